@@ -1,0 +1,22 @@
+# Compiler flags shared by every rattn target, applied through the rattn_build_flags interface.
+add_library(rattn_build_flags INTERFACE)
+target_compile_options(rattn_build_flags INTERFACE
+  $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter -Wnon-virtual-dtor>)
+
+if(RATTN_CPU_ARCH AND CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
+  include(CheckCXXCompilerFlag)
+  check_cxx_compiler_flag("-march=${RATTN_CPU_ARCH}" RATTN_HAS_MARCH)
+  if(RATTN_HAS_MARCH)
+    target_compile_options(rattn_build_flags INTERFACE
+      $<$<COMPILE_LANGUAGE:CXX>:-march=${RATTN_CPU_ARCH}>)
+  else()
+    message(WARNING "compiler does not accept -march=${RATTN_CPU_ARCH}; using its default")
+  endif()
+endif()
+
+if(RATTN_SANITIZE)
+  target_compile_options(rattn_build_flags INTERFACE
+    $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=${RATTN_SANITIZE} -fno-omit-frame-pointer
+    -fno-sanitize-recover=all>)
+  target_link_options(rattn_build_flags INTERFACE -fsanitize=${RATTN_SANITIZE})
+endif()

@@ -1,0 +1,53 @@
+// The interface the CPU and CUDA backends implement: one forward step over a batch of sequence
+// chunks (decode rows are chunks of one token), reading and writing each sequence's cache.
+#ifndef RATTN_ENGINE_BACKEND_H_
+#define RATTN_ENGINE_BACKEND_H_
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/status/status.h"
+#include "engine/model/model_config.h"
+#include "engine/sequence_cache.h"
+
+namespace rattn::engine {
+
+// Which positions of a chunk need logits.
+enum class LogitsMode {
+  kNone,  // none (a prefill chunk that is not the prompt's last)
+  kLast,  // the chunk's last position (decode; the prompt's last chunk)
+  kAll,   // every position (prompt logprobs, tests)
+};
+
+// One sequence's part of a step: `tokens` go to positions cache->length() onwards.
+struct SequenceChunk {
+  SequenceCache* cache = nullptr;
+  std::span<const int32_t> tokens;
+  LogitsMode logits = LogitsMode::kLast;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual absl::string_view name() const = 0;
+  virtual const model::ModelConfig& config() const = 0;
+
+  // Runs one step. Each chunk's cache must appear once, hold a reserved_length() of at least
+  // length() + tokens.size(), and every token must be inside the vocabulary. On return each
+  // cache's length() has grown by its chunk's size, and `logits` holds (rows, vocab_size) fp32
+  // logits: the rows asked for, in chunk order and position order within a chunk.
+  // Not thread-safe: one caller at a time.
+  virtual absl::Status Forward(std::span<const SequenceChunk> chunks,
+                               std::vector<float>* logits) = 0;
+};
+
+// Checks the preconditions of Backend::Forward shared by every backend.
+absl::Status ValidateChunks(const model::ModelConfig& config,
+                            std::span<const SequenceChunk> chunks);
+
+}  // namespace rattn::engine
+
+#endif  // RATTN_ENGINE_BACKEND_H_

@@ -1,0 +1,49 @@
+// The per-sequence state a backend reads and writes in a forward step, behind one interface:
+// the window KV of each local layer, the rla state S of each rattention layer, and the full KV
+// of each global layer. StandaloneSequenceCache implements it with memory of its own; the paged
+// pools of the serving engine implement it over shared block pools.
+//
+// Contract, with L = length() and w the sliding window:
+//   - global layers hold keys and values (after RoPE) of positions [0, reserved_length());
+//   - local layers hold positions [max(0, L - w - 1), reserved_length());
+//   - rattention layers hold S = sum over j <= L - w - 2 of phi(k_j) v_j^T, where k_j is the key
+//     before RoPE, as (num_kv_heads, 2 * head_dim, head_dim) fp32.
+// A forward step writes rows for [L, L + n), folds every position leaving the window into S,
+// then calls Commit(L + n).
+#ifndef RATTN_ENGINE_SEQUENCE_CACHE_H_
+#define RATTN_ENGINE_SEQUENCE_CACHE_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "kernels/paged_kv.h"
+
+namespace rattn::engine {
+
+class SequenceCache {
+ public:
+  virtual ~SequenceCache() = default;
+
+  // Positions already computed: the position of the next token.
+  virtual int64_t length() const = 0;
+  // Positions with room for their rows: at least length().
+  virtual int64_t reserved_length() const = 0;
+
+  // Makes room for positions up to `new_length`. On failure (RESOURCE_EXHAUSTED) nothing
+  // changes. Views returned earlier by Kv() and RlaState() may be invalidated.
+  virtual absl::Status Reserve(int64_t new_length) = 0;
+
+  // Layer `layer`'s key/value rows; valid until the next Reserve() or Commit().
+  virtual kernels::PagedKv<float> Kv(int layer) = 0;
+
+  // Rattention layer `layer`'s state S; valid until the next Reserve() or Commit().
+  virtual float* RlaState(int layer) = 0;
+
+  // Marks positions below `new_length` (<= reserved_length()) as computed. Local layers drop
+  // the positions that left the window, which the caller has already folded into S.
+  virtual void Commit(int64_t new_length) = 0;
+};
+
+}  // namespace rattn::engine
+
+#endif  // RATTN_ENGINE_SEQUENCE_CACHE_H_

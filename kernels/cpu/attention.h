@@ -1,0 +1,33 @@
+// Softmax attention and residual linear attention for the CPU backend, one query position at a
+// time over a sequence's paged key/value rows. fp32 throughout; callers own all buffers.
+#ifndef RATTN_KERNELS_CPU_ATTENTION_H_
+#define RATTN_KERNELS_CPU_ATTENTION_H_
+
+#include <cstdint>
+
+#include "kernels/feature_map.h"
+#include "kernels/paged_kv.h"
+
+namespace rattn::kernels::cpu {
+
+// Softmax attention of the `group_size` query heads that share kv head `kv_head`, for one query
+// position, over the keys at positions [first, last] of `kv`:
+//   out_g = sum_j softmax_j(scale * q_g . k_j) v_j
+// query: (group_size, head_dim); out: (group_size, head_dim);
+// scores: workspace of group_size * (last - first + 1) floats.
+void AttendKvGroup(const float* query, const PagedKv<float>& kv, int kv_head, int group_size,
+                   int head_dim, int64_t first, int64_t last, float scale, float* scores,
+                   float* out);
+
+// phi(x) for one head: x (head_dim) -> phi (2 * head_dim).
+void ApplyFeatureMap(const float* x, int head_dim, FeatureMap map, float* phi);
+
+// state (2 * head_dim, head_dim) += phi_k (2 * head_dim) outer v (head_dim).
+void FoldIntoState(const float* phi_k, const float* v, int head_dim, float* state);
+
+// out (head_dim) = phi_q (2 * head_dim) . state (2 * head_dim, head_dim).
+void ReadState(const float* phi_q, const float* state, int head_dim, float* out);
+
+}  // namespace rattn::kernels::cpu
+
+#endif  // RATTN_KERNELS_CPU_ATTENTION_H_
