@@ -1,7 +1,8 @@
 # Compiler flags shared by every rattn target, applied through the rattn_build_flags interface.
 add_library(rattn_build_flags INTERFACE)
 target_compile_options(rattn_build_flags INTERFACE
-  $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter -Wnon-virtual-dtor>)
+  $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
+  -Wnon-virtual-dtor>)
 
 if(RATTN_CPU_ARCH AND CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
   include(CheckCXXCompilerFlag)

@@ -208,6 +208,10 @@ absl::StatusOr<ModelConfig> ModelConfig::FromJson(absl::string_view json_text) {
                          sliding ? LayerType::kSlidingAttention : LayerType::kFullAttention);
   }
 
+  if (c.NumLocalLayers() > 0 && c.sliding_window <= 0 &&
+      (!config.contains("sliding_window") || config["sliding_window"].is_null())) {
+    return KeyError("sliding_window", "is missing; layer_types has local layers, which need it");
+  }
   RATTN_RETURN_IF_ERROR(c.Validate());
   return c;
 }
