@@ -53,7 +53,7 @@ CpuBackend::CpuBackend(model::ModelConfig config, CpuWeights weights,
     : config_(std::move(config)),
       weights_(std::move(weights)),
       num_threads_(options.num_threads > 0 ? options.num_threads : omp_get_max_threads()) {
-  kc::SetBlasThreads(num_threads_);
+  kc::UseCallerThreadsForBlas();
   thread_scratch_.resize(num_threads_);
 }
 
@@ -129,7 +129,8 @@ void CpuBackend::RunLayer(int layer, std::span<const SequenceChunk> chunks) {
   float* phi_q = rla ? Ensure(phi_q_, static_cast<size_t>(n) * nh * 2 * d) : nullptr;
 
   kc::RmsNormRows(x, w.input_norm.data(), n, hidden, eps, normed);
-  kc::MatMulTransposedWeights(normed, w.qkv.data(), n, hidden, qkv_width, qkv);
+  kc::MatMulTransposedWeights(normed, w.qkv.data(), n, hidden, qkv_width, qkv, 0.0f,
+                              num_threads_);
 
   for (size_t c = 0; c < chunks.size(); ++c) views_[c] = chunks[c].cache->Kv(layer);
 #pragma omp parallel for num_threads(num_threads_)
@@ -155,13 +156,16 @@ void CpuBackend::RunLayer(int layer, std::span<const SequenceChunk> chunks) {
   SoftmaxAttention(layer);
   if (rla) ResidualLinearAttention(layer, chunks);
 
-  kc::MatMulTransposedWeights(attention_.data(), w.o.data(), n, q_width, hidden, x, 1.0f);
+  kc::MatMulTransposedWeights(attention_.data(), w.o.data(), n, q_width, hidden, x, 1.0f,
+                              num_threads_);
   kc::RmsNormRows(x, w.post_norm.data(), n, hidden, eps, normed);
   float* mlp = Ensure(mlp_, static_cast<size_t>(n) * 2 * inter);
   float* activation = Ensure(activation_, static_cast<size_t>(n) * inter);
-  kc::MatMulTransposedWeights(normed, w.gate_up.data(), n, hidden, 2 * inter, mlp);
+  kc::MatMulTransposedWeights(normed, w.gate_up.data(), n, hidden, 2 * inter, mlp, 0.0f,
+                              num_threads_);
   kc::SiluMulRows(mlp, n, inter, activation);
-  kc::MatMulTransposedWeights(activation, w.down.data(), n, inter, hidden, x, 1.0f);
+  kc::MatMulTransposedWeights(activation, w.down.data(), n, inter, hidden, x, 1.0f,
+                              num_threads_);
 }
 
 void CpuBackend::SoftmaxAttention(int layer) {
@@ -175,17 +179,24 @@ void CpuBackend::SoftmaxAttention(int layer) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   float* out = Ensure(attention_, static_cast<size_t>(n) * q_width);
 
+  // Each item is one row and a slice of its kv heads. With at least as many rows as threads a
+  // slice is every head, so key and value rows are read whole; fewer rows split the heads so
+  // that every thread has work.
+  const int slices = std::min(nkv, std::max(1, (num_threads_ + n - 1) / n));
+  const int per_slice = (nkv + slices - 1) / slices;
 #pragma omp parallel for schedule(dynamic) num_threads(num_threads_)
-  for (int item = 0; item < n * nkv; ++item) {
-    const int r = item / nkv;
-    const int g = item % nkv;
+  for (int item = 0; item < n * slices; ++item) {
+    const int r = item / slices;
+    const int kv_begin = (item % slices) * per_slice;
+    const int kv_end = std::min(nkv, kv_begin + per_slice);
+    if (kv_begin >= kv_end) continue;
     const int64_t last = rows_[r].position;
     const int64_t first = local ? std::max<int64_t>(0, last - config_.sliding_window) : 0;
-    float* scores = Ensure(thread_scratch_[omp_get_thread_num()], group * (last - first + 1));
-    const int64_t head_offset = static_cast<int64_t>(g) * group * d;
-    kc::AttendKvGroup(qkv_.data() + static_cast<int64_t>(r) * qkv_width + head_offset,
-                      views_[rows_[r].chunk], g, group, d, first, last, scale, scores,
-                      out + static_cast<int64_t>(r) * q_width + head_offset);
+    float* scores = Ensure(thread_scratch_[omp_get_thread_num()],
+                           static_cast<size_t>(kv_end - kv_begin) * group * (last - first + 1));
+    kc::AttendKvHeads(qkv_.data() + static_cast<int64_t>(r) * qkv_width, views_[rows_[r].chunk],
+                      kv_begin, kv_end, group, d, first, last, scale, scores,
+                      out + static_cast<int64_t>(r) * q_width);
   }
 }
 
@@ -261,7 +272,7 @@ void CpuBackend::ComputeLogits(std::span<const SequenceChunk> chunks, std::vecto
   }
   logits->resize(static_cast<size_t>(count) * config_.vocab_size);
   kc::MatMulTransposedWeights(normed, weights_.output_projection(), count, hidden,
-                              config_.vocab_size, logits->data());
+                              config_.vocab_size, logits->data(), 0.0f, num_threads_);
 }
 
 }  // namespace rattn::cpu

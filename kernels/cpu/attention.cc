@@ -29,29 +29,49 @@ void Softmax(float* x, int64_t n) {
 
 }  // namespace
 
-void AttendKvGroup(const float* query, const PagedKv<float>& kv, int kv_head, int group_size,
-                   int head_dim, int64_t first, int64_t last, float scale, float* scores,
-                   float* out) {
+void AttendKvHeads(const float* query, const PagedKv<float>& kv, int kv_begin, int kv_end,
+                   int group_size, int head_dim, int64_t first, int64_t last, float scale,
+                   float* scores, float* out) {
   const int64_t n = last - first + 1;
-  const int64_t head_offset = static_cast<int64_t>(kv_head) * head_dim;
-  for (int64_t j = 0; j < n; ++j) {
-    const float* key = kv.KeyRow(first + j) + head_offset;
-    for (int g = 0; g < group_size; ++g) {
-      scores[g * n + j] = scale * Dot(query + static_cast<int64_t>(g) * head_dim, key, head_dim);
-    }
-  }
-  for (int g = 0; g < group_size; ++g) Softmax(scores + g * n, n);
+  const int heads = (kv_end - kv_begin) * group_size;
+  const int first_head = kv_begin * group_size;
+  const float* q = query + static_cast<int64_t>(first_head) * head_dim;
+  float* o = out + static_cast<int64_t>(first_head) * head_dim;
 
-  std::memset(out, 0, sizeof(float) * group_size * head_dim);
-  for (int64_t j = 0; j < n; ++j) {
-    const float* value = kv.ValueRow(first + j) + head_offset;
-    for (int g = 0; g < group_size; ++g) {
-      float p = scores[g * n + j];
-      float* dst = out + static_cast<int64_t>(g) * head_dim;
-#pragma omp simd
-      for (int i = 0; i < head_dim; ++i) dst[i] += p * value[i];
+  // Visits the rows of positions [first, last] a block at a time: visit(row_offset, j) with j
+  // counted from `first` and row_offset the row's index in the pool.
+  auto for_each_row = [&](auto&& visit) {
+    for (int64_t position = first; position <= last;) {
+      const int64_t in_block = position % kv.block_size;
+      const int64_t run = std::min<int64_t>(kv.block_size - in_block, last - position + 1);
+      const int64_t row = kv.Row(position);
+      for (int64_t i = 0; i < run; ++i) visit(row + i, position - first + i);
+      position += run;
     }
-  }
+  };
+
+  for_each_row([&](int64_t row, int64_t j) {
+    const float* key = kv.keys + row * kv.row_width + static_cast<int64_t>(kv_begin) * head_dim;
+    for (int h = 0; h < heads; ++h) {
+      scores[h * n + j] = scale * Dot(q + static_cast<int64_t>(h) * head_dim,
+                                      key + static_cast<int64_t>(h / group_size) * head_dim,
+                                      head_dim);
+    }
+  });
+  for (int h = 0; h < heads; ++h) Softmax(scores + h * n, n);
+
+  std::memset(o, 0, sizeof(float) * heads * head_dim);
+  for_each_row([&](int64_t row, int64_t j) {
+    const float* value =
+        kv.values + row * kv.row_width + static_cast<int64_t>(kv_begin) * head_dim;
+    for (int h = 0; h < heads; ++h) {
+      const float p = scores[h * n + j];
+      const float* v = value + static_cast<int64_t>(h / group_size) * head_dim;
+      float* dst = o + static_cast<int64_t>(h) * head_dim;
+#pragma omp simd
+      for (int i = 0; i < head_dim; ++i) dst[i] += p * v[i];
+    }
+  });
 }
 
 void ApplyFeatureMap(const float* x, int head_dim, FeatureMap map, float* phi) {

@@ -10,14 +10,15 @@
 
 namespace rattn::kernels::cpu {
 
-// Softmax attention of the `group_size` query heads that share kv head `kv_head`, for one query
-// position, over the keys at positions [first, last] of `kv`:
-//   out_g = sum_j softmax_j(scale * q_g . k_j) v_j
-// query: (group_size, head_dim); out: (group_size, head_dim);
-// scores: workspace of group_size * (last - first + 1) floats.
-void AttendKvGroup(const float* query, const PagedKv<float>& kv, int kv_head, int group_size,
-                   int head_dim, int64_t first, int64_t last, float scale, float* scores,
-                   float* out);
+// Softmax attention for one query position over the keys at positions [first, last] of `kv`,
+// for the query heads of kv heads [kv_begin, kv_end): query head h reads kv head h / group_size,
+//   out_h = sum_j softmax_j(scale * q_h . k_j) v_j.
+// query and out: one row of (num_heads, head_dim), indexed by absolute head;
+// scores: workspace of (kv_end - kv_begin) * group_size * (last - first + 1) floats.
+// Key and value rows are read whole and in order, block by block.
+void AttendKvHeads(const float* query, const PagedKv<float>& kv, int kv_begin, int kv_end,
+                   int group_size, int head_dim, int64_t first, int64_t last, float scale,
+                   float* scores, float* out);
 
 // phi(x) for one head: x (head_dim) -> phi (2 * head_dim).
 void ApplyFeatureMap(const float* x, int head_dim, FeatureMap map, float* phi);

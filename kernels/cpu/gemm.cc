@@ -1,24 +1,52 @@
-// OpenBLAS-backed products; see gemm.h.
+// OpenBLAS-backed products split over OpenMP threads; see gemm.h.
 #include "kernels/cpu/gemm.h"
 
 #include <cblas.h>
 
-namespace rattn::kernels::cpu {
+#include <algorithm>
 
-void MatMulTransposedWeights(const float* x, const float* w, int rows, int in, int out, float* y,
-                             float beta) {
-  if (rows == 0 || out == 0) return;
+namespace rattn::kernels::cpu {
+namespace {
+
+// Column slices are multiples of this, so each slice keeps OpenBLAS's vector kernels busy.
+constexpr int kColumnAlignment = 16;
+// Below this many multiply-adds a product runs on one thread: forking costs more.
+constexpr long kMinParallelWork = 1l << 18;
+
+void MatMulSlice(const float* x, const float* w, int rows, int in, int out, int first, int count,
+                 float* y, float beta) {
+  if (count <= 0) return;
+  const float* w_slice = w + static_cast<long>(first) * in;
   if (rows == 1) {
-    // One row: a matrix-vector product avoids GEMM's packing overhead.
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, w, in, x, 1, beta, y, 1);
+    // One row: a matrix-vector product avoids GEMM's packing.
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, count, in, 1.0f, w_slice, in, x, 1, beta, y + first,
+                1);
     return;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, w, in, beta, y,
-              out);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, count, in, 1.0f, x, in, w_slice, in,
+              beta, y + first, out);
 }
 
-void SetBlasThreads(int threads) {
-  if (threads > 0) openblas_set_num_threads(threads);
+}  // namespace
+
+void MatMulTransposedWeights(const float* x, const float* w, int rows, int in, int out, float* y,
+                             float beta, int threads) {
+  if (rows == 0 || out == 0) return;
+  const long work = static_cast<long>(rows) * in * out;
+  if (threads <= 1 || work < kMinParallelWork) {
+    MatMulSlice(x, w, rows, in, out, 0, out, y, beta);
+    return;
+  }
+  const int slices = threads;
+  const int per_slice =
+      (out / slices + kColumnAlignment - 1) / kColumnAlignment * kColumnAlignment;
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+  for (int s = 0; s < slices; ++s) {
+    const int first = s * per_slice;
+    MatMulSlice(x, w, rows, in, out, first, std::min(per_slice, out - first), y, beta);
+  }
 }
+
+void UseCallerThreadsForBlas() { openblas_set_num_threads(1); }
 
 }  // namespace rattn::kernels::cpu
