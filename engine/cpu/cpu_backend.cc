@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "engine/util/logging.h"
 #include "engine/util/status_macros.h"
@@ -20,6 +21,12 @@ namespace {
 namespace kc = kernels::cpu;
 using engine::LogitsMode;
 using engine::SequenceChunk;
+
+// Chunks of at least this many rows attend tile by tile, as GEMMs.
+constexpr int kMinTileRows = 8;
+constexpr int kMaxTileRows = 64;
+// A tile's score matrix (query rows x heads per kv head x keys) stays under this many floats.
+constexpr int64_t kTileScoreBudget = int64_t{4} << 20;
 
 // Grows `buffer` to at least `size` elements; never shrinks, so steady-state steps allocate
 // nothing.
@@ -89,6 +96,25 @@ void CpuBackend::PrepareRows(std::span<const SequenceChunk> chunks) {
     chunk_first_row_.push_back(static_cast<int>(rows_.size()));
   }
   views_.resize(chunks.size());
+
+  // Attention work: long chunks in tiles sized for their widest (global) key range.
+  query_tiles_.clear();
+  single_rows_.clear();
+  for (size_t c = 0; c < chunks.size(); ++c) {
+    const int begin = chunk_first_row_[c];
+    const int end = chunk_first_row_[c + 1];
+    if (end - begin < kMinTileRows) {
+      for (int r = begin; r < end; ++r) single_rows_.push_back(r);
+      continue;
+    }
+    for (int r = begin; r < end;) {
+      const int64_t keys = rows_[std::min(end, r + kMaxTileRows) - 1].position + 1;
+      const int64_t fit = kTileScoreBudget / (config_.group_size() * keys);
+      const int tile = static_cast<int>(std::clamp<int64_t>(fit, 1, kMaxTileRows));
+      query_tiles_.push_back({static_cast<int>(c), r, std::min(tile, end - r)});
+      r += tile;
+    }
+  }
 
   const int n = static_cast<int>(rows_.size());
   const int half = config_.head_dim / 2;
@@ -175,25 +201,50 @@ void CpuBackend::SoftmaxAttention(int layer) {
   const int group = config_.group_size();
   const int q_width = config_.query_width();
   const int qkv_width = q_width + 2 * config_.kv_width();
-  const bool local = config_.IsLocal(layer);
+  const int window = config_.IsLocal(layer) ? config_.sliding_window : -1;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   float* out = Ensure(attention_, static_cast<size_t>(n) * q_width);
 
-  // Each item is one row and a slice of its kv heads. With at least as many rows as threads a
-  // slice is every head, so key and value rows are read whole; fewer rows split the heads so
-  // that every thread has work.
-  const int slices = std::min(nkv, std::max(1, (num_threads_ + n - 1) / n));
+  // Work items: (tile, kv head) for prefill tiles, then (row, slice of kv heads) for single rows.
+  // With at least as many single rows as threads a slice is every head, so key and value rows
+  // are read whole; fewer rows split the heads so that every thread has work.
+  const int num_tiles = static_cast<int>(query_tiles_.size());
+  const int num_single = static_cast<int>(single_rows_.size());
+  const int slices =
+      num_single == 0 ? 1 : std::min(nkv, std::max(1, (num_threads_ + num_single - 1) / num_single));
   const int per_slice = (nkv + slices - 1) / slices;
+  const int tile_items = num_tiles * nkv;
+
 #pragma omp parallel for schedule(dynamic) num_threads(num_threads_)
-  for (int item = 0; item < n * slices; ++item) {
-    const int r = item / slices;
-    const int kv_begin = (item % slices) * per_slice;
+  for (int item = 0; item < tile_items + num_single * slices; ++item) {
+    std::vector<float>& scratch = thread_scratch_[omp_get_thread_num()];
+    if (item < tile_items) {
+      const QueryTile& tile = query_tiles_[item / nkv];
+      kc::QueryTileParams params;
+      params.queries = qkv_.data() + static_cast<int64_t>(tile.first_row) * qkv_width;
+      params.query_stride = qkv_width;
+      params.out = out + static_cast<int64_t>(tile.first_row) * q_width;
+      params.out_stride = q_width;
+      params.num_rows = tile.num_rows;
+      params.first_position = rows_[tile.first_row].position;
+      params.kv_head = item % nkv;
+      params.group_size = group;
+      params.head_dim = d;
+      params.window = window;
+      params.scale = scale;
+      kc::AttendQueryTile(params, views_[tile.chunk],
+                          Ensure(scratch, kc::QueryTileWorkspaceFloats(params)));
+      continue;
+    }
+    const int single = item - tile_items;
+    const int r = single_rows_[single / slices];
+    const int kv_begin = (single % slices) * per_slice;
     const int kv_end = std::min(nkv, kv_begin + per_slice);
     if (kv_begin >= kv_end) continue;
     const int64_t last = rows_[r].position;
-    const int64_t first = local ? std::max<int64_t>(0, last - config_.sliding_window) : 0;
-    float* scores = Ensure(thread_scratch_[omp_get_thread_num()],
-                           static_cast<size_t>(kv_end - kv_begin) * group * (last - first + 1));
+    const int64_t first = window < 0 ? 0 : std::max<int64_t>(0, last - window);
+    float* scores =
+        Ensure(scratch, static_cast<size_t>(kv_end - kv_begin) * group * (last - first + 1));
     kc::AttendKvHeads(qkv_.data() + static_cast<int64_t>(r) * qkv_width, views_[rows_[r].chunk],
                       kv_begin, kv_end, group, d, first, last, scale, scores,
                       out + static_cast<int64_t>(r) * q_width);

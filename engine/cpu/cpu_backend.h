@@ -40,6 +40,12 @@ class CpuBackend : public engine::Backend {
     int chunk;
     int64_t position;
   };
+  // Consecutive rows of one chunk whose softmax attention runs as GEMMs.
+  struct QueryTile {
+    int chunk;
+    int first_row;
+    int num_rows;
+  };
 
   void PrepareRows(std::span<const engine::SequenceChunk> chunks);
   void RunLayer(int layer, std::span<const engine::SequenceChunk> chunks);
@@ -54,6 +60,8 @@ class CpuBackend : public engine::Backend {
   // Per-step workspace, grown as needed and reused across steps. N = rows in the step.
   std::vector<RowInfo> rows_;
   std::vector<int> chunk_first_row_;      // (chunks + 1): rows of chunk c are [first[c], first[c+1])
+  std::vector<QueryTile> query_tiles_;    // prefill rows, attended tile by tile
+  std::vector<int> single_rows_;          // decode rows and short chunks, attended row by row
   std::vector<kernels::PagedKv<float>> views_;  // (chunks): the current layer's rows of each cache
   std::vector<float> hidden_;             // (N, hidden): the residual stream
   std::vector<float> normed_;             // (N, hidden)

@@ -1,6 +1,8 @@
 // CPU attention kernels; see attention.h.
 #include "kernels/cpu/attention.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -72,6 +74,69 @@ void AttendKvHeads(const float* query, const PagedKv<float>& kv, int kv_begin, i
       for (int i = 0; i < head_dim; ++i) dst[i] += p * v[i];
     }
   });
+}
+
+namespace {
+
+// Keys a tile reads: [first, last].
+std::pair<int64_t, int64_t> TileKeyRange(const QueryTileParams& p) {
+  const int64_t last = p.first_position + p.num_rows - 1;
+  const int64_t first = p.window < 0 ? 0 : std::max<int64_t>(0, p.first_position - p.window);
+  return {first, last};
+}
+
+}  // namespace
+
+int64_t QueryTileWorkspaceFloats(const QueryTileParams& p) {
+  auto [first, last] = TileKeyRange(p);
+  const int64_t keys = last - first + 1;
+  const int64_t queries = static_cast<int64_t>(p.num_rows) * p.group_size;
+  // keys and values, gathered queries and outputs, scores
+  return 2 * keys * p.head_dim + 2 * queries * p.head_dim + queries * keys;
+}
+
+void AttendQueryTile(const QueryTileParams& p, const PagedKv<float>& kv, float* workspace) {
+  auto [first, last] = TileKeyRange(p);
+  const int64_t keys = last - first + 1;
+  const int d = p.head_dim;
+  const int queries = p.num_rows * p.group_size;  // query (row i, head g) is row i * G + g
+  float* key_rows = workspace;                    // (keys, d)
+  float* value_rows = key_rows + keys * d;        // (keys, d)
+  float* query_rows = value_rows + keys * d;      // (queries, d)
+  float* out_rows = query_rows + static_cast<int64_t>(queries) * d;  // (queries, d)
+  float* scores = out_rows + static_cast<int64_t>(queries) * d;      // (queries, keys)
+
+  const int64_t head_offset = static_cast<int64_t>(p.kv_head) * d;
+  for (int64_t j = 0; j < keys; ++j) {
+    std::memcpy(key_rows + j * d, kv.KeyRow(first + j) + head_offset, sizeof(float) * d);
+    std::memcpy(value_rows + j * d, kv.ValueRow(first + j) + head_offset, sizeof(float) * d);
+  }
+  const int64_t group_offset = static_cast<int64_t>(p.kv_head) * p.group_size * d;
+  for (int i = 0; i < p.num_rows; ++i) {
+    std::memcpy(query_rows + static_cast<int64_t>(i) * p.group_size * d,
+                p.queries + i * p.query_stride + group_offset, sizeof(float) * p.group_size * d);
+  }
+
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, queries, keys, d, p.scale, query_rows, d,
+              key_rows, d, 0.0f, scores, keys);
+  for (int q = 0; q < queries; ++q) {
+    const int64_t position = p.first_position + q / p.group_size;
+    const int64_t lo = p.window < 0 ? 0 : std::max<int64_t>(0, position - p.window);
+    float* row = scores + static_cast<int64_t>(q) * keys;
+    // Keys outside [lo, position] get probability zero.
+    const int64_t begin = lo - first;
+    const int64_t end = position - first + 1;
+    std::fill(row, row + begin, 0.0f);
+    std::fill(row + end, row + keys, 0.0f);
+    Softmax(row + begin, end - begin);
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, queries, d, keys, 1.0f, scores, keys,
+              value_rows, d, 0.0f, out_rows, d);
+  for (int i = 0; i < p.num_rows; ++i) {
+    std::memcpy(p.out + i * p.out_stride + group_offset,
+                out_rows + static_cast<int64_t>(i) * p.group_size * d,
+                sizeof(float) * p.group_size * d);
+  }
 }
 
 void ApplyFeatureMap(const float* x, int head_dim, FeatureMap map, float* phi) {

@@ -20,6 +20,28 @@ void AttendKvHeads(const float* query, const PagedKv<float>& kv, int kv_begin, i
                    int group_size, int head_dim, int64_t first, int64_t last, float scale,
                    float* scores, float* out);
 
+// Softmax attention for a tile of consecutive query positions of one sequence and one kv head,
+// as two GEMMs (scores, then probabilities times values): the prefill path, where rows share
+// their keys.
+struct QueryTileParams {
+  const float* queries = nullptr;  // row i at queries + i * query_stride: (num_heads, head_dim)
+  int64_t query_stride = 0;
+  float* out = nullptr;            // row i at out + i * out_stride: (num_heads, head_dim)
+  int64_t out_stride = 0;
+  int num_rows = 0;                // positions first_position .. first_position + num_rows - 1
+  int64_t first_position = 0;
+  int kv_head = 0;                 // query heads kv_head * group_size .. + group_size - 1
+  int group_size = 1;
+  int head_dim = 0;
+  int window = -1;                 // sliding window w; -1 for full causal attention
+  float scale = 1.0f;
+};
+
+// Floats of workspace AttendQueryTile needs for `params`.
+int64_t QueryTileWorkspaceFloats(const QueryTileParams& params);
+
+void AttendQueryTile(const QueryTileParams& params, const PagedKv<float>& kv, float* workspace);
+
 // phi(x) for one head: x (head_dim) -> phi (2 * head_dim).
 void ApplyFeatureMap(const float* x, int head_dim, FeatureMap map, float* phi);
 
