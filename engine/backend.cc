@@ -23,9 +23,9 @@ absl::Status ValidateChunks(const model::ModelConfig& config,
     }
     int64_t end = chunk.cache->length() + static_cast<int64_t>(chunk.tokens.size());
     if (chunk.cache->reserved_length() < end) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("chunk ", i, " needs room up to position ", end, " but its cache has ",
-                       chunk.cache->reserved_length()));
+      return absl::FailedPreconditionError(absl::StrCat("chunk ", i, " needs room up to position ",
+                                                        end, " but its cache has ",
+                                                        chunk.cache->reserved_length()));
     }
     for (int32_t token : chunk.tokens) {
       if (token < 0 || token >= config.vocab_size) {

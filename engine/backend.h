@@ -7,8 +7,8 @@
 #include <span>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "engine/model/model_config.h"
 #include "engine/sequence_cache.h"
 

@@ -29,11 +29,11 @@ class StandaloneSequenceCache : public SequenceCache {
  private:
   // One group of layers sharing a block table: the global layers, or the local layers.
   struct BlockGroup {
-    std::vector<int32_t> table;      // logical block -> physical block, -1 once released
-    std::vector<int32_t> free;       // released physical blocks, reused first
-    int32_t num_physical = 0;        // physical blocks allocated so far
-    int64_t released = 0;            // logical blocks [0, released) are released
-    std::vector<int> layers;         // model layers in this group
+    std::vector<int32_t> table;  // logical block -> physical block, -1 once released
+    std::vector<int32_t> free;   // released physical blocks, reused first
+    int32_t num_physical = 0;    // physical blocks allocated so far
+    int64_t released = 0;        // logical blocks [0, released) are released
+    std::vector<int> layers;     // model layers in this group
   };
 
   void Grow(BlockGroup& group, int64_t new_length);

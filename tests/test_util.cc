@@ -17,8 +17,8 @@ ScratchDir::ScratchDir(const std::string& name) {
   const char* base = std::getenv("TEST_TMPDIR");
   std::filesystem::path root = base != nullptr ? base : std::filesystem::temp_directory_path();
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::string test = info != nullptr ? std::string(info->test_suite_name()) + "." + info->name()
-                                     : "global";
+  std::string test =
+      info != nullptr ? std::string(info->test_suite_name()) + "." + info->name() : "global";
   std::replace(test.begin(), test.end(), '/', '_');
   path_ = (root / ("rattn_" + test + "_" + name + "_" + std::to_string(::getpid()))).string();
   std::filesystem::remove_all(path_);

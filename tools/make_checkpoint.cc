@@ -7,13 +7,13 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "engine/model/random_checkpoint.h"
 #include "engine/util/logging.h"
 
@@ -64,8 +64,8 @@ std::string LlamaConfigJson(const ModelConfig& c) {
       "{\n  \"architectures\": [\"LlamaForCausalLM\"],\n  \"model_type\": \"llama\",\n",
       "  \"hidden_act\": \"silu\",\n  \"attention_bias\": false,\n  \"rope_scaling\": null,\n",
       "  \"vocab_size\": ", c.vocab_size, ",\n  \"hidden_size\": ", c.hidden_size,
-      ",\n  \"intermediate_size\": ", c.intermediate_size, ",\n  \"num_hidden_layers\": ",
-      c.num_layers, ",\n  \"num_attention_heads\": ", c.num_heads,
+      ",\n  \"intermediate_size\": ", c.intermediate_size,
+      ",\n  \"num_hidden_layers\": ", c.num_layers, ",\n  \"num_attention_heads\": ", c.num_heads,
       ",\n  \"num_key_value_heads\": ", c.num_kv_heads, ",\n  \"head_dim\": ", c.head_dim,
       ",\n  \"rope_theta\": ", c.rope_theta, ",\n  \"rms_norm_eps\": ", c.rms_norm_eps,
       ",\n  \"tie_word_embeddings\": ", c.tie_word_embeddings ? "true" : "false",

@@ -38,20 +38,19 @@ float* Ensure(std::vector<float>& buffer, size_t size) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const model::Checkpoint& checkpoint,
-                                                              const CpuBackendOptions& options) {
+                                                               const CpuBackendOptions& options) {
   if (options.num_threads < 0) {
     return absl::InvalidArgumentError("cpu backend: num_threads must be >= 0");
   }
   auto start = std::chrono::steady_clock::now();
   RATTN_ASSIGN_OR_RETURN(CpuWeights weights, CpuWeights::Load(checkpoint));
-  double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const model::ModelConfig& config = checkpoint.config();
   std::unique_ptr<CpuBackend> backend(new CpuBackend(config, std::move(weights), options));
   RATTN_LOG(INFO) << "cpu backend: " << config.NumParameters() / 1e6 << "M parameters ("
                   << config.NumParameters() * sizeof(float) / (1 << 20) << " MiB fp32) from "
-                  << checkpoint.directory() << " in " << seconds << " s; "
-                  << backend->num_threads_ << " threads";
+                  << checkpoint.directory() << " in " << seconds << " s; " << backend->num_threads_
+                  << " threads";
   return backend;
 }
 
@@ -155,8 +154,7 @@ void CpuBackend::RunLayer(int layer, std::span<const SequenceChunk> chunks) {
   float* phi_q = rla ? Ensure(phi_q_, static_cast<size_t>(n) * nh * 2 * d) : nullptr;
 
   kc::RmsNormRows(x, w.input_norm.data(), n, hidden, eps, normed);
-  kc::MatMulTransposedWeights(normed, w.qkv.data(), n, hidden, qkv_width, qkv, 0.0f,
-                              num_threads_);
+  kc::MatMulTransposedWeights(normed, w.qkv.data(), n, hidden, qkv_width, qkv, 0.0f, num_threads_);
 
   for (size_t c = 0; c < chunks.size(); ++c) views_[c] = chunks[c].cache->Kv(layer);
 #pragma omp parallel for num_threads(num_threads_)
@@ -190,8 +188,7 @@ void CpuBackend::RunLayer(int layer, std::span<const SequenceChunk> chunks) {
   kc::MatMulTransposedWeights(normed, w.gate_up.data(), n, hidden, 2 * inter, mlp, 0.0f,
                               num_threads_);
   kc::SiluMulRows(mlp, n, inter, activation);
-  kc::MatMulTransposedWeights(activation, w.down.data(), n, inter, hidden, x, 1.0f,
-                              num_threads_);
+  kc::MatMulTransposedWeights(activation, w.down.data(), n, inter, hidden, x, 1.0f, num_threads_);
 }
 
 void CpuBackend::SoftmaxAttention(int layer) {
@@ -210,8 +207,9 @@ void CpuBackend::SoftmaxAttention(int layer) {
   // are read whole; fewer rows split the heads so that every thread has work.
   const int num_tiles = static_cast<int>(query_tiles_.size());
   const int num_single = static_cast<int>(single_rows_.size());
-  const int slices =
-      num_single == 0 ? 1 : std::min(nkv, std::max(1, (num_threads_ + num_single - 1) / num_single));
+  const int slices = num_single == 0
+                         ? 1
+                         : std::min(nkv, std::max(1, (num_threads_ + num_single - 1) / num_single));
   const int per_slice = (nkv + slices - 1) / slices;
   const int tile_items = num_tiles * nkv;
 

@@ -4,9 +4,15 @@
 //
 //   build/release/engine/cpu_backend_benchmark [--benchmark_filter=Decode]
 //
-// Checkpoints are written once per run (bf16, random weights) under $TMPDIR.
+// Checkpoints are written once per run (bf16, random weights) under $TMPDIR. Two limits are
+// measured in the same run so the results read as ratios: BM_MemoryCopy (the machine's copy
+// bandwidth, which bounds decode) and BM_GemmPeak (OpenBLAS sgemm, which bounds prefill). Decode
+// reports the bytes a step must move (fp32 weights, KV rows read, rla states) as "GB/s"; prefill
+// reports the FLOPs it must do (projections, attention, folds) as "GFLOP/s".
 #include <benchmark/benchmark.h>
+#include <omp.h>
 
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -18,6 +24,7 @@
 #include "engine/model/random_checkpoint.h"
 #include "engine/standalone_sequence_cache.h"
 #include "engine/util/logging.h"
+#include "kernels/cpu/gemm.h"
 
 namespace rattn {
 namespace {
@@ -48,9 +55,9 @@ cpu::CpuBackend& Backend(Mix mix) {
   static std::map<Mix, std::unique_ptr<cpu::CpuBackend>> backends;
   auto& backend = backends[mix];
   if (backend == nullptr) {
-    std::string dir = (std::filesystem::temp_directory_path() /
-                       ("rattn_bench_125m_" + std::to_string(mix)))
-                          .string();
+    std::string dir =
+        (std::filesystem::temp_directory_path() / ("rattn_bench_125m_" + std::to_string(mix)))
+            .string();
     if (!std::filesystem::exists(dir + "/config.json")) {
       absl::Status written = model::WriteRandomCheckpoint(
           Config125M(mix), {.seed = 1, .dtype = model::DType::kBF16}, dir);
@@ -90,6 +97,75 @@ const engine::StandaloneSequenceCache& PrefilledCache(Mix mix, int context) {
   return *cache;
 }
 
+// Floats of weights one step reads: everything but the embedding table (one row per token),
+// counting a tied lm_head once.
+double WeightBytesPerStep(const model::ModelConfig& c) {
+  double params = static_cast<double>(c.NumParameters());
+  if (!c.tie_word_embeddings) params -= static_cast<double>(c.vocab_size) * c.hidden_size;
+  return params * sizeof(float);
+}
+
+// Cache bytes one decode row reads at `context` (keys and values), plus rla state read+write.
+double CacheBytesPerRow(const model::ModelConfig& c, int64_t context) {
+  double bytes = 0;
+  for (int layer = 0; layer < c.num_layers; ++layer) {
+    int64_t keys = c.IsLocal(layer) ? std::min<int64_t>(context, c.sliding_window + 1) : context;
+    bytes += 2.0 * keys * c.kv_width() * sizeof(float);
+    if (c.HasRla(layer)) bytes += 2.0 * c.rla_state_floats() * sizeof(float);
+  }
+  return bytes;
+}
+
+// FLOPs of a prefill of `prompt` tokens from position 0 with logits for the last one.
+double PrefillFlops(const model::ModelConfig& c, int64_t prompt) {
+  const double h = c.hidden_size;
+  const double per_token_layer = 2.0 * (h * (c.query_width() + 2 * c.kv_width()) +
+                                        c.query_width() * h + 3.0 * h * c.intermediate_size);
+  double flops = per_token_layer * c.num_layers * prompt + 2.0 * h * c.vocab_size;
+  const double d = c.head_dim;
+  for (int layer = 0; layer < c.num_layers; ++layer) {
+    for (int64_t t = 0; t < prompt; ++t) {
+      int64_t keys = c.IsLocal(layer) ? std::min<int64_t>(t + 1, c.sliding_window + 1) : t + 1;
+      flops += 4.0 * c.num_heads * d * keys;
+      if (c.HasRla(layer)) {
+        flops += 4.0 * d * d * (c.num_heads + (t > c.sliding_window ? c.num_kv_heads : 0));
+      }
+    }
+  }
+  return flops;
+}
+
+void BM_MemoryCopy(benchmark::State& state) {
+  const size_t bytes = size_t{1} << 29;  // 512 MiB, far beyond the caches
+  std::vector<char> from(bytes, 1), to(bytes, 0);
+  const int threads = omp_get_max_threads();
+  for (auto _ : state) {
+#pragma omp parallel for num_threads(threads)
+    for (int t = 0; t < threads; ++t) {
+      size_t begin = bytes / threads * t;
+      size_t end = t == threads - 1 ? bytes : begin + bytes / threads;
+      std::memcpy(to.data() + begin, from.data() + begin, end - begin);
+    }
+    benchmark::DoNotOptimize(to.data());
+  }
+  // A copy reads and writes every byte.
+  state.counters["GB/s"] =
+      benchmark::Counter(2.0 * bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_GemmPeak(benchmark::State& state) {
+  const int n = 2048;
+  std::vector<float> a(size_t{n} * n, 0.5f), b(size_t{n} * n, 0.25f), c(size_t{n} * n);
+  kernels::cpu::UseCallerThreadsForBlas();
+  for (auto _ : state) {
+    kernels::cpu::MatMulTransposedWeights(a.data(), b.data(), n, n, n, c.data(), 0.0f,
+                                          omp_get_max_threads());
+    benchmark::DoNotOptimize(c.data());
+  }
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * n * n * n / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void BM_Prefill(benchmark::State& state) {
   const Mix mix = static_cast<Mix>(state.range(0));
   const int prompt = static_cast<int>(state.range(1));
@@ -102,8 +178,10 @@ void BM_Prefill(benchmark::State& state) {
     engine::SequenceChunk chunk{&cache, tokens, engine::LogitsMode::kLast};
     if (!backend.Forward({&chunk, 1}, &logits).ok()) state.SkipWithError("forward failed");
   }
-  state.counters["tokens/s"] =
-      benchmark::Counter(static_cast<double>(prompt), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["tokens/s"] = benchmark::Counter(static_cast<double>(prompt),
+                                                  benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(PrefillFlops(backend.config(), prompt) / 1e9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(mix == kAllFull ? "all full_attention" : "3:1 rattention/full, w=512");
 }
 
@@ -114,7 +192,8 @@ void BM_Decode(benchmark::State& state) {
   cpu::CpuBackend& backend = Backend(mix);
   std::vector<std::unique_ptr<engine::StandaloneSequenceCache>> caches;
   for (int i = 0; i < batch; ++i) {
-    caches.push_back(std::make_unique<engine::StandaloneSequenceCache>(PrefilledCache(mix, context)));
+    caches.push_back(
+        std::make_unique<engine::StandaloneSequenceCache>(PrefilledCache(mix, context)));
   }
   std::vector<int32_t> next = Tokens(batch, backend.config().vocab_size);
   std::vector<engine::SequenceChunk> chunks(batch);
@@ -128,9 +207,15 @@ void BM_Decode(benchmark::State& state) {
   }
   state.counters["tokens/s"] =
       benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
+  const double bytes =
+      WeightBytesPerStep(backend.config()) + batch * CacheBytesPerRow(backend.config(), context);
+  state.counters["GB/s"] =
+      benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(mix == kAllFull ? "all full_attention" : "3:1 rattention/full, w=512");
 }
 
+BENCHMARK(BM_MemoryCopy)->Iterations(10)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_GemmPeak)->Iterations(5)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Prefill)
     ->ArgNames({"mix", "prompt"})
     ->ArgsProduct({{kAllFull, kRattention3to1}, {512, 2048}})

@@ -20,7 +20,8 @@ absl::Status ReadStacked(const model::Checkpoint& checkpoint,
   size_t offset = 0;
   for (const std::string& name : names) {
     size_t count = checkpoint.tensor(name).num_elements();
-    RATTN_RETURN_IF_ERROR(checkpoint.ReadFloat(name, std::span<float>(out->data() + offset, count)));
+    RATTN_RETURN_IF_ERROR(
+        checkpoint.ReadFloat(name, std::span<float>(out->data() + offset, count)));
     offset += count;
   }
   return absl::OkStatus();
@@ -36,11 +37,13 @@ absl::StatusOr<CpuWeights> CpuWeights::Load(const model::Checkpoint& checkpoint)
   for (int i = 0; i < config.num_layers; ++i) {
     CpuLayerWeights& layer = weights.layers[i];
     auto name = [i](absl::string_view suffix) { return LayerTensorName(i, suffix); };
-    RATTN_RETURN_IF_ERROR(ReadStacked(checkpoint, {name("input_layernorm.weight")}, &layer.input_norm));
-    RATTN_RETURN_IF_ERROR(ReadStacked(checkpoint,
-                                      {name("self_attn.q_proj.weight"), name("self_attn.k_proj.weight"),
-                                       name("self_attn.v_proj.weight")},
-                                      &layer.qkv));
+    RATTN_RETURN_IF_ERROR(
+        ReadStacked(checkpoint, {name("input_layernorm.weight")}, &layer.input_norm));
+    RATTN_RETURN_IF_ERROR(
+        ReadStacked(checkpoint,
+                    {name("self_attn.q_proj.weight"), name("self_attn.k_proj.weight"),
+                     name("self_attn.v_proj.weight")},
+                    &layer.qkv));
     RATTN_RETURN_IF_ERROR(ReadStacked(checkpoint, {name("self_attn.o_proj.weight")}, &layer.o));
     if (config.HasRla(i)) {
       RATTN_RETURN_IF_ERROR(

@@ -7,11 +7,11 @@
 #include <fstream>
 #include <sstream>
 
-#include "absl/strings/string_view.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/match.h"
+#include "absl/strings/string_view.h"
 #include "engine/util/logging.h"
 #include "engine/util/status_macros.h"
 
@@ -54,8 +54,10 @@ std::vector<ExpectedTensor> ExpectedTensors(const ModelConfig& c) {
     expected.push_back({LayerTensorName(i, "self_attn.v_proj.weight"), {c.kv_width(), h}});
     expected.push_back({LayerTensorName(i, "self_attn.o_proj.weight"), {h, c.query_width()}});
     if (c.HasRla(i)) {
-      expected.push_back({LayerTensorName(i, "self_attn.swa_norm.weight"), {c.num_heads, c.head_dim}});
-      expected.push_back({LayerTensorName(i, "self_attn.rla_norm.weight"), {c.num_heads, c.head_dim}});
+      expected.push_back(
+          {LayerTensorName(i, "self_attn.swa_norm.weight"), {c.num_heads, c.head_dim}});
+      expected.push_back(
+          {LayerTensorName(i, "self_attn.rla_norm.weight"), {c.num_heads, c.head_dim}});
     }
     expected.push_back({LayerTensorName(i, "post_attention_layernorm.weight"), {h}});
     expected.push_back({LayerTensorName(i, "mlp.gate_proj.weight"), {c.intermediate_size, h}});
@@ -99,11 +101,11 @@ absl::StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& 
   for (const std::string& path : paths) {
     RATTN_ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsFile> file, SafetensorsFile::Open(path));
     for (const TensorInfo& tensor : file->tensors()) {
-      auto [it, inserted] = checkpoint->tensors_.try_emplace(tensor.name, Located{&tensor, file.get()});
+      auto [it, inserted] =
+          checkpoint->tensors_.try_emplace(tensor.name, Located{&tensor, file.get()});
       if (!inserted) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(path, ": tensor '", tensor.name, "' is also in ",
-                         it->second.file->path()));
+        return absl::InvalidArgumentError(absl::StrCat(path, ": tensor '", tensor.name,
+                                                       "' is also in ", it->second.file->path()));
       }
     }
     checkpoint->files_.push_back(std::move(file));
@@ -115,16 +117,16 @@ absl::StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& 
   for (const ExpectedTensor& want : expected) {
     auto it = checkpoint->tensors_.find(want.name);
     if (it == checkpoint->tensors_.end()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          directory, ": tensor '", want.name, "' is missing (expected shape ",
-          ShapeText(want.shape), " from config.json)"));
+      return absl::InvalidArgumentError(absl::StrCat(directory, ": tensor '", want.name,
+                                                     "' is missing (expected shape ",
+                                                     ShapeText(want.shape), " from config.json)"));
     }
     const TensorInfo& have = *it->second.tensor;
     const std::string& path = it->second.file->path();
     if (have.dtype != DType::kF32 && have.dtype != DType::kF16 && have.dtype != DType::kBF16) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ": tensor '", want.name, "' has dtype ", DTypeName(have.dtype),
-                       "; expected F32, F16 or BF16"));
+      return absl::InvalidArgumentError(absl::StrCat(path, ": tensor '", want.name, "' has dtype ",
+                                                     DTypeName(have.dtype),
+                                                     "; expected F32, F16 or BF16"));
     }
     if (have.shape != want.shape) {
       return absl::InvalidArgumentError(
@@ -147,13 +149,13 @@ absl::StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& 
     if (name == "lm_head.weight" && checkpoint->config_.tie_word_embeddings) {
       hint = " (config.json sets tie_word_embeddings, so lm_head.weight must be absent)";
     }
-    return absl::InvalidArgumentError(absl::StrCat(located.file->path(), ": unexpected tensor '",
-                                                   name, "'", hint));
+    return absl::InvalidArgumentError(
+        absl::StrCat(located.file->path(), ": unexpected tensor '", name, "'", hint));
   }
   checkpoint->storage_dtype_ =
-      std::max_element(dtype_counts.begin(), dtype_counts.end(),
-                       [](const auto& a, const auto& b) { return a.second < b.second; })
-          ->first;
+      std::max_element(dtype_counts.begin(), dtype_counts.end(), [](const auto& a, const auto& b) {
+        return a.second < b.second;
+      })->first;
   return checkpoint;
 }
 
@@ -172,11 +174,12 @@ absl::Status Checkpoint::ReadFloat(absl::string_view name, std::span<float> out)
   }
   const std::string& path = it->second.file->path();
   absl::Status converted = ConvertToFloat(*it->second.tensor, out);
-  if (!converted.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", converted.message()));
+  if (!converted.ok())
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", converted.message()));
   for (size_t i = 0; i < out.size(); ++i) {
     if (!std::isfinite(out[i])) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": tensor '", name, "' holds ",
-                                                     out[i], " at element ", i));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": tensor '", name, "' holds ", out[i], " at element ", i));
     }
   }
   return absl::OkStatus();

@@ -4,9 +4,9 @@
 #include <cmath>
 #include <limits>
 
-#include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "engine/util/json_util.h"
 #include "engine/util/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -82,9 +82,9 @@ absl::StatusOr<LayerType> ParseLayerType(const json& value, size_t index) {
     if (name == "sliding_attention") return LayerType::kSlidingAttention;
     if (name == "rattention") return LayerType::kRAttention;
   }
-  return KeyError(absl::StrCat("layer_types[", index, "]"),
-                  "must be \"rattention\", \"sliding_attention\" or \"full_attention\", got " +
-                      value.dump());
+  return KeyError(
+      absl::StrCat("layer_types[", index, "]"),
+      "must be \"rattention\", \"sliding_attention\" or \"full_attention\", got " + value.dump());
 }
 
 // Keys that would change the computation in ways this engine does not implement are refused
@@ -112,7 +112,8 @@ absl::Status ReadEosTokenIds(const json& config, std::vector<int>* out) {
   std::vector<json> values = it->is_array() ? it->get<std::vector<json>>() : std::vector<json>{*it};
   for (const json& value : values) {
     if (!value.is_number_integer()) {
-      return KeyError("eos_token_id", "must be an integer or a list of integers, got " + it->dump());
+      return KeyError("eos_token_id",
+                      "must be an integer or a list of integers, got " + it->dump());
     }
     int64_t id = value.get<int64_t>();
     if (id < 0 || id >= kMaxVocab) {
@@ -158,8 +159,8 @@ absl::StatusOr<ModelConfig> ModelConfig::FromJson(absl::string_view json_text) {
   RATTN_RETURN_IF_ERROR(ReadInt(config, "intermediate_size", true, &c.intermediate_size));
   RATTN_RETURN_IF_ERROR(ReadInt(config, "num_hidden_layers", true, &c.num_layers));
   RATTN_RETURN_IF_ERROR(ReadInt(config, "num_attention_heads", true, &c.num_heads));
-  RATTN_RETURN_IF_ERROR(ReadInt(config, "max_position_embeddings", true,
-                                &c.max_position_embeddings));
+  RATTN_RETURN_IF_ERROR(
+      ReadInt(config, "max_position_embeddings", true, &c.max_position_embeddings));
   c.num_kv_heads = c.num_heads;
   RATTN_RETURN_IF_ERROR(ReadInt(config, "num_key_value_heads", false, &c.num_kv_heads));
   if (c.num_heads > 0 && c.hidden_size > 0) c.head_dim = c.hidden_size / c.num_heads;
@@ -176,8 +177,8 @@ absl::StatusOr<ModelConfig> ModelConfig::FromJson(absl::string_view json_text) {
   } else if (feature_map == "relu") {
     c.rla_feature_map = FeatureMap::kRelu;
   } else {
-    return KeyError("rla_feature_map", "must be \"softmax\" or \"relu\", got \"" + feature_map +
-                                           "\"");
+    return KeyError("rla_feature_map",
+                    "must be \"softmax\" or \"relu\", got \"" + feature_map + "\"");
   }
   int bos = -1;
   RATTN_RETURN_IF_ERROR(ReadInt(config, "bos_token_id", false, &bos));
@@ -190,9 +191,9 @@ absl::StatusOr<ModelConfig> ModelConfig::FromJson(absl::string_view json_text) {
       return KeyError("layer_types", "must be a list with one entry per layer");
     }
     if (layer_types->size() != static_cast<size_t>(std::max(c.num_layers, 0))) {
-      return KeyError("layer_types", absl::StrCat("has ", layer_types->size(),
-                                                  " entries but num_hidden_layers is ",
-                                                  c.num_layers));
+      return KeyError("layer_types",
+                      absl::StrCat("has ", layer_types->size(),
+                                   " entries but num_hidden_layers is ", c.num_layers));
     }
     for (size_t i = 0; i < layer_types->size(); ++i) {
       RATTN_ASSIGN_OR_RETURN(LayerType type, ParseLayerType((*layer_types)[i], i));
@@ -224,9 +225,9 @@ absl::Status ModelConfig::Validate() const {
   RATTN_RETURN_IF_ERROR(CheckRange("num_attention_heads", num_heads, 1, kMaxHeads));
   RATTN_RETURN_IF_ERROR(CheckRange("num_key_value_heads", num_kv_heads, 1, num_heads));
   if (num_heads % num_kv_heads != 0) {
-    return KeyError("num_key_value_heads",
-                    absl::StrCat("(", num_kv_heads, ") must divide num_attention_heads (",
-                                 num_heads, ")"));
+    return KeyError(
+        "num_key_value_heads",
+        absl::StrCat("(", num_kv_heads, ") must divide num_attention_heads (", num_heads, ")"));
   }
   RATTN_RETURN_IF_ERROR(CheckRange("head_dim", head_dim, 2, kMaxHeadDim));
   if (head_dim % 2 != 0) return KeyError("head_dim", absl::StrCat("must be even, got ", head_dim));
@@ -242,7 +243,8 @@ absl::Status ModelConfig::Validate() const {
   if (!std::isfinite(rope_theta) || rope_theta <= 1.0) {
     return KeyError("rope_theta", absl::StrCat("must be a finite number > 1, got ", rope_theta));
   }
-  for (auto [key, eps] : {std::pair{"rms_norm_eps", rms_norm_eps}, {"rla_norm_eps", rla_norm_eps}}) {
+  for (auto [key, eps] :
+       {std::pair{"rms_norm_eps", rms_norm_eps}, {"rla_norm_eps", rla_norm_eps}}) {
     if (!std::isfinite(eps) || eps <= 0.0 || eps >= 1.0) {
       return KeyError(key, absl::StrCat("must be in (0, 1), got ", eps));
     }

@@ -8,10 +8,10 @@
 #include <numbers>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
 #include "engine/model/checkpoint.h"
 #include "engine/util/float16.h"
 #include "engine/util/status_macros.h"
@@ -48,9 +48,7 @@ uint64_t HashName(absl::string_view name, uint64_t seed) {
   return hash;
 }
 
-bool IsNormWeight(absl::string_view name) {
-  return absl::StrContains(name, "norm.weight");
-}
+bool IsNormWeight(absl::string_view name) { return absl::StrContains(name, "norm.weight"); }
 
 // Encodes `values` in `dtype` as little-endian bytes.
 std::string Encode(const std::vector<float>& values, DType dtype) {
@@ -68,7 +66,8 @@ std::string Encode(const std::vector<float>& values, DType dtype) {
 
 }  // namespace
 
-absl::Status WriteRandomCheckpoint(const ModelConfig& config, const RandomCheckpointOptions& options,
+absl::Status WriteRandomCheckpoint(const ModelConfig& config,
+                                   const RandomCheckpointOptions& options,
                                    const std::string& directory) {
   RATTN_RETURN_IF_ERROR(config.Validate());
   if (options.dtype != DType::kF32 && options.dtype != DType::kF16 &&
@@ -77,8 +76,8 @@ absl::Status WriteRandomCheckpoint(const ModelConfig& config, const RandomCheckp
   }
   std::vector<ExpectedTensor> tensors = ExpectedTensors(config);
   if (options.num_shards < 1 || options.num_shards > static_cast<int>(tensors.size())) {
-    return absl::InvalidArgumentError(absl::StrCat("num_shards must be in [1, ", tensors.size(),
-                                                   "], got ", options.num_shards));
+    return absl::InvalidArgumentError(
+        absl::StrCat("num_shards must be in [1, ", tensors.size(), "], got ", options.num_shards));
   }
   std::error_code error;
   std::filesystem::create_directories(directory, error);

@@ -23,7 +23,8 @@ struct RandomCheckpointOptions {
 // Creates `directory` (if needed) and writes config.json and the safetensors files. Weights are
 // drawn so that activations stay O(1): projections N(0, 1/fan_in), embeddings N(0, 1), norm
 // weights 1 + N(0, 0.01). Each tensor's values depend only on the seed and its name.
-absl::Status WriteRandomCheckpoint(const ModelConfig& config, const RandomCheckpointOptions& options,
+absl::Status WriteRandomCheckpoint(const ModelConfig& config,
+                                   const RandomCheckpointOptions& options,
                                    const std::string& directory);
 
 }  // namespace rattn::model

@@ -6,9 +6,9 @@
 #include <fstream>
 #include <limits>
 
-#include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "engine/util/float16.h"
 #include "engine/util/json_util.h"
 #include "engine/util/status_macros.h"
@@ -30,9 +30,9 @@ struct DTypeEntry {
 };
 
 constexpr DTypeEntry kDTypes[] = {
-    {"F32", DType::kF32, 4}, {"F16", DType::kF16, 2}, {"BF16", DType::kBF16, 2},
-    {"F64", DType::kF64, 8}, {"I64", DType::kI64, 8}, {"I32", DType::kI32, 4},
-    {"I16", DType::kI16, 2}, {"I8", DType::kI8, 1},   {"U8", DType::kU8, 1},
+    {"F32", DType::kF32, 4},   {"F16", DType::kF16, 2}, {"BF16", DType::kBF16, 2},
+    {"F64", DType::kF64, 8},   {"I64", DType::kI64, 8}, {"I32", DType::kI32, 4},
+    {"I16", DType::kI16, 2},   {"I8", DType::kI8, 1},   {"U8", DType::kU8, 1},
     {"BOOL", DType::kBool, 1},
 };
 
@@ -40,7 +40,8 @@ absl::Status HeaderError(absl::string_view path, absl::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat(path, ": ", problem));
 }
 
-absl::Status TensorError(absl::string_view path, absl::string_view name, absl::string_view problem) {
+absl::Status TensorError(absl::string_view path, absl::string_view name,
+                         absl::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat(path, ": tensor '", name, "': ", problem));
 }
 
@@ -103,8 +104,8 @@ absl::StatusOr<TensorInfo> ParseEntry(const std::string& name, const json& entry
   uint64_t begin = (*offsets)[0].get<uint64_t>();
   uint64_t end = (*offsets)[1].get<uint64_t>();
   if (begin > end) {
-    return TensorError(path, name, absl::StrCat("data_offsets [", begin, ", ", end,
-                                                "] end before they begin"));
+    return TensorError(path, name,
+                       absl::StrCat("data_offsets [", begin, ", ", end, "] end before they begin"));
   }
   if (end > data.size()) {
     return TensorError(path, name,
@@ -206,8 +207,8 @@ absl::StatusOr<std::vector<TensorInfo>> SafetensorsFile::ParseTensors(
     previous = &tensor;
   }
   if (expected_begin != data.size()) {
-    return HeaderError(path, absl::StrCat("tensor data ends at offset ", expected_begin, " but the file has ",
-                                          data.size(), " data bytes (",
+    return HeaderError(path, absl::StrCat("tensor data ends at offset ", expected_begin,
+                                          " but the file has ", data.size(), " data bytes (",
                                           data.size() - expected_begin, " trailing bytes)"));
   }
   return tensors;

@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "engine/util/mapped_file.h"
 
 namespace rattn::model {
@@ -44,7 +44,8 @@ class SafetensorsFile {
   // Validates `bytes` (a whole file's contents, which must outlive the result's use) as if read
   // from `path`; used by Open and by the fuzzer.
   static absl::StatusOr<std::vector<TensorInfo>> ParseTensors(
-      absl::string_view bytes, absl::string_view path, std::map<std::string, std::string>* metadata);
+      absl::string_view bytes, absl::string_view path,
+      std::map<std::string, std::string>* metadata);
 
   const std::string& path() const { return file_->path(); }
   const std::vector<TensorInfo>& tensors() const { return tensors_; }

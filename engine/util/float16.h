@@ -41,7 +41,7 @@ inline uint16_t FloatToF16(float value) {
   uint32_t bits = std::bit_cast<uint32_t>(value);
   uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
   uint32_t magnitude = bits & 0x7fffffffu;
-  if (magnitude > 0x7f800000u) return sign | 0x7e00u;  // NaN
+  if (magnitude > 0x7f800000u) return sign | 0x7e00u;   // NaN
   if (magnitude >= 0x477ff000u) return sign | 0x7c00u;  // rounds to or beyond infinity
   if (magnitude < 0x38800000u) {  // below the smallest normal F16: subnormal or zero
     float scaled = std::bit_cast<float>(magnitude) * 0x1p24f;  // exact; in units of 2^-24

@@ -3,9 +3,8 @@
 #ifndef RATTN_ENGINE_UTIL_JSON_UTIL_H_
 #define RATTN_ENGINE_UTIL_JSON_UTIL_H_
 
-
-#include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "nlohmann/json.hpp"
 
 namespace rattn {

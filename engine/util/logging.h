@@ -11,8 +11,8 @@
 
 #include <sstream>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace rattn {
 
@@ -55,11 +55,10 @@ struct LogVoidify {
 #define RATTN_LOG_LEVEL_WARNING ::rattn::LogLevel::kWarning
 #define RATTN_LOG_LEVEL_ERROR ::rattn::LogLevel::kError
 
-#define RATTN_LOG(severity)                                                      \
-  (RATTN_LOG_LEVEL_##severity < ::rattn::MinLogLevel())                          \
-      ? (void)0                                                                  \
-      : ::rattn::internal::LogVoidify() &                                        \
-            ::rattn::internal::LogMessage(RATTN_LOG_LEVEL_##severity, __FILE__, __LINE__) \
-                .stream()
+#define RATTN_LOG(severity)                             \
+  (RATTN_LOG_LEVEL_##severity < ::rattn::MinLogLevel()) \
+      ? (void)0                                         \
+      : ::rattn::internal::LogVoidify() &               \
+            ::rattn::internal::LogMessage(RATTN_LOG_LEVEL_##severity, __FILE__, __LINE__).stream()
 
 #endif  // RATTN_ENGINE_UTIL_LOGGING_H_

@@ -6,8 +6,8 @@
 #include <memory>
 #include <string>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace rattn {
 
@@ -21,9 +21,7 @@ class MappedFile {
   MappedFile& operator=(const MappedFile&) = delete;
 
   const std::string& path() const { return path_; }
-  absl::string_view bytes() const {
-    return {static_cast<const char*>(data_), size_};
-  }
+  absl::string_view bytes() const { return {static_cast<const char*>(data_), size_}; }
 
  private:
   MappedFile(std::string path, void* data, size_t size)

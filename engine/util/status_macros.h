@@ -6,11 +6,11 @@
 #include "absl/status/statusor.h"
 
 // Returns from the enclosing function when `expr` (an absl::Status) is not OK.
-#define RATTN_RETURN_IF_ERROR(expr)                   \
-  do {                                                \
+#define RATTN_RETURN_IF_ERROR(expr)                                   \
+  do {                                                                \
     if (::absl::Status rattn_status_ = (expr); !rattn_status_.ok()) { \
-      return rattn_status_;                           \
-    }                                                 \
+      return rattn_status_;                                           \
+    }                                                                 \
   } while (false)
 
 #define RATTN_STATUS_CONCAT_INNER_(a, b) a##b
@@ -22,10 +22,10 @@
   RATTN_ASSIGN_OR_RETURN_IMPL_(RATTN_STATUS_CONCAT_(rattn_statusor_, __LINE__), lhs, expr)
 
 #define RATTN_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \
-  auto statusor = (expr);                                  \
-  if (!statusor.ok()) {                                    \
-    return std::move(statusor).status();                   \
-  }                                                        \
+  auto statusor = (expr);                                 \
+  if (!statusor.ok()) {                                   \
+    return std::move(statusor).status();                  \
+  }                                                       \
   lhs = std::move(statusor).value()
 
 #endif  // RATTN_ENGINE_UTIL_STATUS_MACROS_H_

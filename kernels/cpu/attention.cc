@@ -55,17 +55,16 @@ void AttendKvHeads(const float* query, const PagedKv<float>& kv, int kv_begin, i
   for_each_row([&](int64_t row, int64_t j) {
     const float* key = kv.keys + row * kv.row_width + static_cast<int64_t>(kv_begin) * head_dim;
     for (int h = 0; h < heads; ++h) {
-      scores[h * n + j] = scale * Dot(q + static_cast<int64_t>(h) * head_dim,
-                                      key + static_cast<int64_t>(h / group_size) * head_dim,
-                                      head_dim);
+      scores[h * n + j] =
+          scale * Dot(q + static_cast<int64_t>(h) * head_dim,
+                      key + static_cast<int64_t>(h / group_size) * head_dim, head_dim);
     }
   });
   for (int h = 0; h < heads; ++h) Softmax(scores + h * n, n);
 
   std::memset(o, 0, sizeof(float) * heads * head_dim);
   for_each_row([&](int64_t row, int64_t j) {
-    const float* value =
-        kv.values + row * kv.row_width + static_cast<int64_t>(kv_begin) * head_dim;
+    const float* value = kv.values + row * kv.row_width + static_cast<int64_t>(kv_begin) * head_dim;
     for (int h = 0; h < heads; ++h) {
       const float p = scores[h * n + j];
       const float* v = value + static_cast<int64_t>(h / group_size) * head_dim;

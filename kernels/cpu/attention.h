@@ -26,14 +26,14 @@ void AttendKvHeads(const float* query, const PagedKv<float>& kv, int kv_begin, i
 struct QueryTileParams {
   const float* queries = nullptr;  // row i at queries + i * query_stride: (num_heads, head_dim)
   int64_t query_stride = 0;
-  float* out = nullptr;            // row i at out + i * out_stride: (num_heads, head_dim)
+  float* out = nullptr;  // row i at out + i * out_stride: (num_heads, head_dim)
   int64_t out_stride = 0;
-  int num_rows = 0;                // positions first_position .. first_position + num_rows - 1
+  int num_rows = 0;  // positions first_position .. first_position + num_rows - 1
   int64_t first_position = 0;
-  int kv_head = 0;                 // query heads kv_head * group_size .. + group_size - 1
+  int kv_head = 0;  // query heads kv_head * group_size .. + group_size - 1
   int group_size = 1;
   int head_dim = 0;
-  int window = -1;                 // sliding window w; -1 for full causal attention
+  int window = -1;  // sliding window w; -1 for full causal attention
   float scale = 1.0f;
 };
 

@@ -38,8 +38,7 @@ void MatMulTransposedWeights(const float* x, const float* w, int rows, int in, i
     return;
   }
   const int slices = threads;
-  const int per_slice =
-      (out / slices + kColumnAlignment - 1) / kColumnAlignment * kColumnAlignment;
+  const int per_slice = (out / slices + kColumnAlignment - 1) / kColumnAlignment * kColumnAlignment;
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
   for (int s = 0; s < slices; ++s) {
     const int first = s * per_slice;

@@ -42,8 +42,8 @@ TEST(StandaloneSequenceCacheTest, RlaStateIsZeroedAndPerLayer) {
   float* first = cache.RlaState(0);
   float* second = cache.RlaState(1);
   ASSERT_NE(first, second);
-  EXPECT_TRUE(std::all_of(first, first + config.rla_state_floats(),
-                          [](float v) { return v == 0.0f; }));
+  EXPECT_TRUE(
+      std::all_of(first, first + config.rla_state_floats(), [](float v) { return v == 0.0f; }));
   EXPECT_EQ(cache.RlaState(2), nullptr) << "full-attention layers have no state";
 }
 

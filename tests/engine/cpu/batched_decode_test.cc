@@ -105,9 +105,9 @@ TEST_F(BatchedDecodeTest, PrefillChunkMixedWithDecodeRows) {
                                           whole_b.data() + (pos_b + i) * vocab, vocab),
                 kTolerance);
     }
-    EXPECT_LE(testing::RowRelativeError(logits.data() + 7 * vocab, whole_a.data() + pos_a * vocab,
-                                        vocab),
-              kTolerance);
+    EXPECT_LE(
+        testing::RowRelativeError(logits.data() + 7 * vocab, whole_a.data() + pos_a * vocab, vocab),
+        kTolerance);
   }
 }
 

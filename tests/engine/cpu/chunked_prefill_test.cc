@@ -59,9 +59,9 @@ TEST_P(ChunkedPrefillTest, EveryChunkSizeMatchesWholeSequence) {
       ASSERT_EQ(logits.size(), static_cast<size_t>(size) * vocab);
       for (int i = 0; i < size; ++i) {
         const int t = position + i;
-        ASSERT_LE(testing::RowRelativeError(logits.data() + i * vocab, whole.data() + t * vocab,
-                                            vocab),
-                  kTolerance)
+        ASSERT_LE(
+            testing::RowRelativeError(logits.data() + i * vocab, whole.data() + t * vocab, vocab),
+            kTolerance)
             << "position " << t;
       }
       position += size;

@@ -69,8 +69,8 @@ TEST_P(ReferenceLogitsTest, MatchesReferenceAtEveryLength) {
     ASSERT_EQ(logits.size(), static_cast<size_t>(length) * vocab);
     double worst = 0.0;
     for (int t = 0; t < length; ++t) {
-      double error = testing::RowRelativeError(logits.data() + t * vocab,
-                                               expected.data() + t * vocab, vocab);
+      double error =
+          testing::RowRelativeError(logits.data() + t * vocab, expected.data() + t * vocab, vocab);
       EXPECT_LE(error, kTolerance) << "position " << t;
       worst = std::max(worst, error);
     }

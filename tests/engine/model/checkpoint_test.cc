@@ -153,7 +153,8 @@ std::vector<BadCase> BadCases() {
          WriteFile(Weights(dir), raw.Bytes(text));
        },
        {"FILE", kQ, "more than once"}},
-      {"overlapping_offsets", EditHeader([](json& header) {
+      {"overlapping_offsets",
+       EditHeader([](json& header) {
          // Start 4 bytes into the tensor stored before it (same size): the two overlap.
          auto& offsets = header[kQ]["data_offsets"];
          offsets = {offsets[0].get<uint64_t>() - 4, offsets[1].get<uint64_t>() - 4};
@@ -175,67 +176,78 @@ std::vector<BadCase> BadCases() {
        },
        {"FILE", "leaves a hole of 8 unused bytes"}},
       {"trailing_bytes",
-       [](const std::string& dir) {
-         WriteFile(Weights(dir), ReadFile(Weights(dir)) + "junk");
-       },
+       [](const std::string& dir) { WriteFile(Weights(dir), ReadFile(Weights(dir)) + "junk"); },
        {"FILE", "4 trailing bytes"}},
-      {"offsets_out_of_range", EditHeader([](json& header) {
+      {"offsets_out_of_range",
+       EditHeader([](json& header) {
          header[kQ]["data_offsets"] = {1ull << 40, (1ull << 40) + 1};
        }),
        {"FILE", kQ, "reach past"}},
-      {"offsets_reversed", EditHeader([](json& header) {
+      {"offsets_reversed",
+       EditHeader([](json& header) {
          auto offsets = header[kQ]["data_offsets"];
          header[kQ]["data_offsets"] = {offsets[1], offsets[0]};
        }),
        {"FILE", kQ, "end before they begin"}},
-      {"unknown_dtype", EditHeader([](json& header) { header[kQ]["dtype"] = "F8_E4M3"; }),
+      {"unknown_dtype",
+       EditHeader([](json& header) { header[kQ]["dtype"] = "F8_E4M3"; }),
        {"FILE", kQ, "unknown dtype 'F8_E4M3'"}},
-      {"shape_disagrees_with_offsets", EditHeader([](json& header) {
+      {"shape_disagrees_with_offsets",
+       EditHeader([](json& header) {
          header[kQ]["shape"] = {3, 3};
        }),
        {"FILE", kQ, "needs 36 bytes"}},
-      {"negative_dimension", EditHeader([](json& header) {
+      {"negative_dimension",
+       EditHeader([](json& header) {
          header[kQ]["shape"] = {-16, -48};
        }),
        {"FILE", kQ, "non-natural dimension"}},
-      {"missing_offsets", EditHeader([](json& header) { header[kQ].erase("data_offsets"); }),
+      {"missing_offsets",
+       EditHeader([](json& header) { header[kQ].erase("data_offsets"); }),
        {"FILE", kQ, "data_offsets"}},
-      {"integer_weights", EditTensors([](auto& tensors, auto&) {
+      {"integer_weights",
+       EditTensors([](auto& tensors, auto&) {
          for (auto& t : tensors) {
            if (t.name == kQ) t.dtype = DType::kI32;
          }
        }),
        {"FILE", kQ, "has dtype I32"}},
-      {"wrong_shape", EditTensors([](auto& tensors, auto&) {
+      {"wrong_shape",
+       EditTensors([](auto& tensors, auto&) {
          for (auto& t : tensors) {
            if (t.name == kQ) std::swap(t.shape[0], t.shape[1]);
          }
        }),
        {"FILE", kQ, "has shape [48, 16]", "implies [16, 48]"}},
-      {"missing_tensor", EditTensors([](auto& tensors, auto&) {
+      {"missing_tensor",
+       EditTensors([](auto& tensors, auto&) {
          std::erase_if(tensors, [](const auto& t) {
            return t.name == "model.layers.1.input_layernorm.weight";
          });
        }),
        {"model.layers.1.input_layernorm.weight", "is missing"}},
-      {"missing_rla_norm", EditTensors([](auto& tensors, auto&) {
+      {"missing_rla_norm",
+       EditTensors([](auto& tensors, auto&) {
          std::erase_if(tensors, [](const auto& t) {
            return t.name == "model.layers.0.self_attn.rla_norm.weight";
          });
        }),
        {"model.layers.0.self_attn.rla_norm.weight", "is missing", "[2, 8]"}},
-      {"unexpected_tensor", EditTensors([](auto& tensors, auto& storage) {
+      {"unexpected_tensor",
+       EditTensors([](auto& tensors, auto& storage) {
          storage.push_back(std::string(16, '\0'));
          tensors.push_back({"model.layers.7.extra.weight", DType::kF32, {4}, storage.back()});
        }),
        {"FILE", "unexpected tensor 'model.layers.7.extra.weight'"}},
-      {"rla_norm_on_full_layer", EditTensors([](auto& tensors, auto& storage) {
+      {"rla_norm_on_full_layer",
+       EditTensors([](auto& tensors, auto& storage) {
          storage.push_back(std::string(2 * 8 * 4, '\0'));
          tensors.push_back(
              {"model.layers.1.self_attn.rla_norm.weight", DType::kF32, {2, 8}, storage.back()});
        }),
        {"FILE", "unexpected tensor 'model.layers.1.self_attn.rla_norm.weight'"}},
-      {"lm_head_with_tied_embeddings", EditConfig([](json& c) { c["tie_word_embeddings"] = true; }),
+      {"lm_head_with_tied_embeddings",
+       EditConfig([](json& c) { c["tie_word_embeddings"] = true; }),
        {"FILE", "lm_head.weight", "tie_word_embeddings"}},
       {"tensor_in_two_files",
        [](const std::string& dir) {
@@ -246,7 +258,8 @@ std::vector<BadCase> BadCases() {
          ASSERT_TRUE(WriteSafetensors(dir + "/zz-extra.safetensors", one).ok());
        },
        {"zz-extra.safetensors", kQ, "is also in"}},
-      {"nan_weight", EditTensors([](auto& tensors, auto& storage) {
+      {"nan_weight",
+       EditTensors([](auto& tensors, auto& storage) {
          for (auto& t : tensors) {
            if (t.name == kQ) {
              storage.push_back(std::string(t.data));
@@ -263,32 +276,43 @@ std::vector<BadCase> BadCases() {
       {"unknown_layer_type",
        EditConfig([](json& c) { c["layer_types"][1] = "global"; }),
        {"config.json", "layer_types[1]", "\"global\""}},
-      {"kv_heads_do_not_divide", EditConfig([](json& c) {
+      {"kv_heads_do_not_divide",
+       EditConfig([](json& c) {
          c["num_attention_heads"] = 3;
          c["num_key_value_heads"] = 2;
        }),
        {"config.json", "num_key_value_heads", "must divide"}},
-      {"config_not_json", [](const std::string& dir) { WriteFile(Config(dir), "{\"vocab\": "); },
+      {"config_not_json",
+       [](const std::string& dir) { WriteFile(Config(dir), "{\"vocab\": "); },
        {"config.json"}},
-      {"config_missing_hidden_size", EditConfig([](json& c) { c.erase("hidden_size"); }),
+      {"config_missing_hidden_size",
+       EditConfig([](json& c) { c.erase("hidden_size"); }),
        {"config.json", "hidden_size", "missing"}},
-      {"config_negative_vocab", EditConfig([](json& c) { c["vocab_size"] = -5; }),
+      {"config_negative_vocab",
+       EditConfig([](json& c) { c["vocab_size"] = -5; }),
        {"config.json", "vocab_size", "-5"}},
-      {"config_string_for_integer", EditConfig([](json& c) { c["hidden_size"] = "48"; }),
+      {"config_string_for_integer",
+       EditConfig([](json& c) { c["hidden_size"] = "48"; }),
        {"config.json", "hidden_size", "must be an integer"}},
-      {"config_zero_eps", EditConfig([](json& c) { c["rms_norm_eps"] = 0; }),
+      {"config_zero_eps",
+       EditConfig([](json& c) { c["rms_norm_eps"] = 0; }),
        {"config.json", "rms_norm_eps"}},
-      {"config_rope_scaling", EditConfig([](json& c) {
+      {"config_rope_scaling",
+       EditConfig([](json& c) {
          c["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
        }),
        {"config.json", "rope_scaling", "not supported"}},
-      {"config_eos_outside_vocab", EditConfig([](json& c) { c["eos_token_id"] = 5000; }),
+      {"config_eos_outside_vocab",
+       EditConfig([](json& c) { c["eos_token_id"] = 5000; }),
        {"config.json", "eos_token_id", "5000"}},
-      {"config_missing_window", EditConfig([](json& c) { c.erase("sliding_window"); }),
+      {"config_missing_window",
+       EditConfig([](json& c) { c.erase("sliding_window"); }),
        {"config.json", "sliding_window", "is missing"}},
-      {"config_unknown_model_type", EditConfig([](json& c) { c["model_type"] = "gemma2"; }),
+      {"config_unknown_model_type",
+       EditConfig([](json& c) { c["model_type"] = "gemma2"; }),
        {"config.json", "model_type", "gemma2"}},
-      {"config_odd_head_dim", EditConfig([](json& c) { c["head_dim"] = 7; }),
+      {"config_odd_head_dim",
+       EditConfig([](json& c) { c["head_dim"] = 7; }),
        {"config.json", "head_dim", "even"}},
       {"no_weight_files",
        [](const std::string& dir) { std::filesystem::remove(Weights(dir)); },
@@ -338,9 +362,10 @@ TEST(CheckpointTest, OpensEveryDtypeAndShardCount) {
   for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16}) {
     for (int shards : {1, 2, 5}) {
       testing::ScratchDir dir("checkpoint");
-      ASSERT_TRUE(WriteRandomCheckpoint(TinyConfig(), {.seed = 1, .dtype = dtype,
-                                                       .num_shards = shards, .config_json = ""},
-                                        dir.path())
+      ASSERT_TRUE(WriteRandomCheckpoint(
+                      TinyConfig(),
+                      {.seed = 1, .dtype = dtype, .num_shards = shards, .config_json = ""},
+                      dir.path())
                       .ok());
       auto checkpoint = Checkpoint::Open(dir.path());
       ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();

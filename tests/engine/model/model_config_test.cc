@@ -90,8 +90,8 @@ TEST(ModelConfigTest, RefusesBiasesAndOtherActivations) {
   const char* base = R"({"model_type": "llama", "vocab_size": 10, "hidden_size": 8,
     "intermediate_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
     "max_position_embeddings": 16, )";
-  for (const char* extra : {R"("attention_bias": true})", R"("mlp_bias": true})",
-                            R"("hidden_act": "gelu"})"}) {
+  for (const char* extra :
+       {R"("attention_bias": true})", R"("mlp_bias": true})", R"("hidden_act": "gelu"})"}) {
     auto config = ModelConfig::FromJson(std::string(base) + extra);
     EXPECT_FALSE(config.ok()) << extra;
   }

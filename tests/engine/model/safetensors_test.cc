@@ -21,8 +21,7 @@ TEST(SafetensorsTest, RoundTripsTensorsAndMetadata) {
   }
   std::vector<int32_t> ids = {7, -1, 3};
   auto bytes = [](const auto& v) {
-    return absl::string_view(reinterpret_cast<const char*>(v.data()),
-                             v.size() * sizeof(v[0]));
+    return absl::string_view(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(v[0]));
   };
   std::vector<TensorToWrite> tensors = {{"a", DType::kF32, {2, 3}, bytes(f32)},
                                         {"b", DType::kBF16, {6}, bytes(bf16)},

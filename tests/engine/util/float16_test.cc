@@ -33,8 +33,8 @@ TEST(Float16Test, KnownValues) {
   EXPECT_EQ(F16ToFloat(0x7bff), 65504.0f);
   EXPECT_EQ(F16ToFloat(0x0001), 0x1p-24f);  // smallest subnormal
   EXPECT_TRUE(std::isinf(F16ToFloat(0x7c00)));
-  EXPECT_EQ(FloatToF16(65520.0f), 0x7c00);   // rounds to infinity
-  EXPECT_EQ(FloatToF16(1.0f + 0x1p-11f), 0x3c00);  // tie, to even
+  EXPECT_EQ(FloatToF16(65520.0f), 0x7c00);             // rounds to infinity
+  EXPECT_EQ(FloatToF16(1.0f + 0x1p-11f), 0x3c00);      // tie, to even
   EXPECT_EQ(FloatToF16(1.0f + 3 * 0x1p-11f), 0x3c02);  // tie, to even (up)
   EXPECT_EQ(Bf16ToFloat(0x3f80), 1.0f);
   EXPECT_EQ(FloatToBf16(1.0f + 0x1p-8f), 0x3f80);  // tie, to even

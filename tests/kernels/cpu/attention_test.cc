@@ -43,8 +43,8 @@ struct ScatteredKv {
 };
 
 // out (d) for query head h at `position`, straight from the definition, in double.
-std::vector<double> Reference(const float* q, PagedKv<float> kv, int kv_head, int d,
-                              int64_t first, int64_t last, double scale) {
+std::vector<double> Reference(const float* q, PagedKv<float> kv, int kv_head, int d, int64_t first,
+                              int64_t last, double scale) {
   std::vector<double> scores;
   for (int64_t j = first; j <= last; ++j) {
     double s = 0;
@@ -98,8 +98,8 @@ TEST_P(AttentionKernelTest, RowAndTilePathsMatchTheDefinition) {
     const int64_t first = s.window < 0 ? 0 : std::max(0, t - s.window);
     std::vector<float> row_out(width);
     std::vector<float> scores(static_cast<size_t>(s.heads) * (t - first + 1));
-    AttendKvHeads(queries.data() + t * width, kv.View(), 0, s.kv_heads, group, s.head_dim, first,
-                  t, scale, scores.data(), row_out.data());
+    AttendKvHeads(queries.data() + t * width, kv.View(), 0, s.kv_heads, group, s.head_dim, first, t,
+                  scale, scores.data(), row_out.data());
     for (int h = 0; h < s.heads; ++h) {
       std::vector<double> want = Reference(queries.data() + t * width + h * s.head_dim, kv.View(),
                                            h / group, s.head_dim, first, t, scale);
