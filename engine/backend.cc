@@ -27,6 +27,11 @@ absl::Status ValidateChunks(const model::ModelConfig& config,
                                                         end, " but its cache has ",
                                                         chunk.cache->reserved_length()));
     }
+    if (end > config.max_position_embeddings) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("chunk ", i, " reaches position ", end, ", beyond the model's ",
+                       "max_position_embeddings (", config.max_position_embeddings, ")"));
+    }
     for (int32_t token : chunk.tokens) {
       if (token < 0 || token >= config.vocab_size) {
         return absl::InvalidArgumentError(absl::StrCat("chunk ", i, ": token id ", token,

@@ -35,10 +35,12 @@ class Backend {
   virtual absl::string_view name() const = 0;
   virtual const model::ModelConfig& config() const = 0;
 
-  // Runs one step. Each chunk's cache must appear once, hold a reserved_length() of at least
-  // length() + tokens.size(), and every token must be inside the vocabulary. On return each
-  // cache's length() has grown by its chunk's size, and `logits` holds (rows, vocab_size) fp32
-  // logits: the rows asked for, in chunk order and position order within a chunk.
+  // Runs one step. Each chunk's cache must appear once and hold a reserved_length() of at least
+  // length() + tokens.size(), which is at most max_position_embeddings; every token must be
+  // inside the vocabulary. A step that breaks these is refused before any cache changes. On
+  // return each cache's length() has grown by its chunk's size, and `logits` holds
+  // (rows, vocab_size) fp32 logits: the rows asked for, in chunk order and position order within
+  // a chunk.
   // Not thread-safe: one caller at a time.
   virtual absl::Status Forward(std::span<const SequenceChunk> chunks,
                                std::vector<float>* logits) = 0;

@@ -24,7 +24,18 @@ std::string ShapeText(const std::vector<int64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
 }
 
-absl::StatusOr<std::string> ReadTextFile(const fs::path& path) {
+// config.json files are a few KiB; anything this large is not one.
+constexpr std::uintmax_t kMaxConfigBytes = 16 << 20;
+
+absl::StatusOr<std::string> ReadConfigText(const fs::path& path) {
+  std::error_code error;
+  std::uintmax_t size = fs::file_size(path, error);
+  if (error) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot open"));
+  if (size > kMaxConfigBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(path.string(), ": ", size,
+                                                   " bytes is too large for a config (limit ",
+                                                   kMaxConfigBytes, ")"));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot open"));
   std::ostringstream text;
@@ -78,7 +89,7 @@ absl::StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& 
   checkpoint->directory_ = directory;
 
   fs::path config_path = fs::path(directory) / "config.json";
-  RATTN_ASSIGN_OR_RETURN(std::string config_text, ReadTextFile(config_path));
+  RATTN_ASSIGN_OR_RETURN(std::string config_text, ReadConfigText(config_path));
   absl::StatusOr<ModelConfig> config = ModelConfig::FromJson(config_text);
   if (!config.ok()) {
     return absl::InvalidArgumentError(

@@ -131,6 +131,14 @@ TEST_F(BatchedDecodeTest, RefusesBadChunks) {
                                    {&cache, std::span(tokens.data() + 1, 1)}};
   EXPECT_EQ(backend_->Forward(twice, &logits).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(cache.length(), 0) << "a refused step must not touch the cache";
+
+  engine::StandaloneSequenceCache long_cache(config_);
+  std::vector<int32_t> too_long(config_.max_position_embeddings + 1, 5);
+  ASSERT_TRUE(long_cache.Reserve(too_long.size()).ok());
+  engine::SequenceChunk beyond{&long_cache, too_long, engine::LogitsMode::kLast};
+  status = backend_->Forward({&beyond, 1}, &logits);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("max_position_embeddings"), absl::string_view::npos) << status;
 }
 
 }  // namespace
