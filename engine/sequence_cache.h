@@ -1,15 +1,17 @@
 // The per-sequence state a backend reads and writes in a forward step, behind one interface:
 // the window KV of each local layer, the rla state S of each rattention layer, and the full KV
-// of each global layer. StandaloneSequenceCache implements it with memory of its own; the paged
-// pools of the serving engine implement it over shared block pools.
+// of each global layer. PagedSequenceCache (engine/cache/) implements it over the shared pools.
 //
 // Contract, with L = length() and w the sliding window:
-//   - global layers hold keys and values (after RoPE) of positions [0, reserved_length());
-//   - local layers hold positions [max(0, L - w - 1), reserved_length());
+//   - global layers hold keys (after RoPE) and values of positions [0, L);
+//   - local layers hold positions [max(0, L - w - 1), L): the next step still folds L - w - 1;
 //   - rattention layers hold S = sum over j <= L - w - 2 of phi(k_j) v_j^T, where k_j is the key
 //     before RoPE, as (num_kv_heads, 2 * head_dim, head_dim) fp32.
-// A forward step writes rows for [L, L + n), folds every position leaving the window into S,
-// then calls Commit(L + n).
+// A forward step over positions [L, L + n): Reserve(L + n) first (this can fail); the backend
+// reads earlier positions from Kv() and the new ones from its own buffers, folds every position
+// that leaves the window into S, then calls Commit(L + n) and writes the new rows the cache now
+// holds: [L, L + n) for global layers, [max(L, L + n - w - 1), L + n) for local ones. So a local
+// layer never holds more than its window, however long the chunk.
 #ifndef RATTN_ENGINE_SEQUENCE_CACHE_H_
 #define RATTN_ENGINE_SEQUENCE_CACHE_H_
 
@@ -33,7 +35,8 @@ class SequenceCache {
   // changes. Views returned earlier by Kv() and RlaState() may be invalidated.
   virtual absl::Status Reserve(int64_t new_length) = 0;
 
-  // Layer `layer`'s key/value rows; valid until the next Reserve() or Commit().
+  // Layer `layer`'s key/value rows: the positions held now (see above). Valid until the next
+  // Reserve() or Commit().
   virtual kernels::PagedKv<float> Kv(int layer) = 0;
 
   // Rattention layer `layer`'s state S; valid until the next Reserve() or Commit().

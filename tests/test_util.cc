@@ -8,7 +8,6 @@
 #include <random>
 
 #include "engine/model/checkpoint.h"
-#include "engine/standalone_sequence_cache.h"
 #include "gtest/gtest.h"
 
 namespace rattn::testing {
@@ -65,6 +64,29 @@ std::unique_ptr<cpu::CpuBackend> MakeCpuBackend(const model::ModelConfig& config
   return backend.ok() ? std::move(*backend) : nullptr;
 }
 
+std::unique_ptr<engine::CacheManager> MakeCacheManager(const model::ModelConfig& config,
+                                                       int block_size, int sequences,
+                                                       int64_t max_length) {
+  engine::CacheOptions options;
+  options.block_size = block_size;
+  options.max_sequences = sequences;
+  const int64_t blocks = (max_length + block_size - 1) / block_size;
+  const int64_t window_blocks = (config.sliding_window + block_size) / block_size + 1;
+  options.global_blocks = static_cast<int32_t>(sequences * blocks);
+  options.window_blocks = static_cast<int32_t>(sequences * window_blocks);
+  options.rla_slots = sequences;
+  auto manager = engine::CacheManager::Create(config, options);
+  EXPECT_TRUE(manager.ok()) << manager.status();
+  return manager.ok() ? std::move(*manager) : nullptr;
+}
+
+std::unique_ptr<engine::PagedSequenceCache> NewSequence(engine::CacheManager& manager,
+                                                        int64_t max_length) {
+  auto sequence = manager.NewSequence(max_length);
+  EXPECT_TRUE(sequence.ok()) << sequence.status();
+  return sequence.ok() ? std::move(*sequence) : nullptr;
+}
+
 std::vector<int32_t> RandomTokens(int count, int vocab, uint64_t seed) {
   std::mt19937_64 random(seed);
   std::uniform_int_distribution<int32_t> pick(0, vocab - 1);
@@ -74,9 +96,11 @@ std::vector<int32_t> RandomTokens(int count, int vocab, uint64_t seed) {
 }
 
 std::vector<float> WholeSequenceLogits(engine::Backend& backend, std::span<const int32_t> tokens) {
-  engine::StandaloneSequenceCache cache(backend.config());
-  EXPECT_TRUE(cache.Reserve(static_cast<int64_t>(tokens.size())).ok());
-  engine::SequenceChunk chunk{&cache, tokens, engine::LogitsMode::kAll};
+  const int64_t length = static_cast<int64_t>(tokens.size());
+  auto manager = MakeCacheManager(backend.config(), 16, 1, length);
+  auto cache = NewSequence(*manager, length);
+  EXPECT_TRUE(cache->Reserve(length).ok());
+  engine::SequenceChunk chunk{cache.get(), tokens, engine::LogitsMode::kAll};
   std::vector<float> logits;
   absl::Status status = backend.Forward({&chunk, 1}, &logits);
   EXPECT_TRUE(status.ok()) << status;

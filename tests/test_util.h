@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/cache/cache_manager.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/model/model_config.h"
 #include "engine/model/random_checkpoint.h"
@@ -36,6 +37,15 @@ model::ModelConfig SmallConfig(const std::string& layers, int window, int heads 
 std::unique_ptr<cpu::CpuBackend> MakeCpuBackend(const model::ModelConfig& config,
                                                 const std::string& dir,
                                                 const model::RandomCheckpointOptions& options = {});
+
+// Cache pools with room for `sequences` sequences of up to `max_length` positions each.
+std::unique_ptr<engine::CacheManager> MakeCacheManager(const model::ModelConfig& config,
+                                                       int block_size = 16, int sequences = 16,
+                                                       int64_t max_length = 4096);
+
+// A new sequence of `manager`, failing the test when it cannot be made.
+std::unique_ptr<engine::PagedSequenceCache> NewSequence(engine::CacheManager& manager,
+                                                        int64_t max_length);
 
 // Random token ids in [0, vocab).
 std::vector<int32_t> RandomTokens(int count, int vocab, uint64_t seed);

@@ -76,12 +76,38 @@ absl::Status CpuBackend::Forward(std::span<const SequenceChunk> chunks,
                   sizeof(float) * hidden);
     }
   }
+  const size_t step_floats = rows_.size() * config_.num_layers * config_.kv_width();
+  Ensure(step_keys_, step_floats);
+  Ensure(step_values_, step_floats);
   for (int layer = 0; layer < config_.num_layers; ++layer) RunLayer(layer, chunks);
   ComputeLogits(chunks, logits);
-  for (const SequenceChunk& chunk : chunks) {
-    chunk.cache->Commit(chunk.cache->length() + static_cast<int64_t>(chunk.tokens.size()));
-  }
+  StoreNewRows(chunks);
   return absl::OkStatus();
+}
+
+void CpuBackend::StoreNewRows(std::span<const SequenceChunk> chunks) {
+  const int64_t n = static_cast<int64_t>(rows_.size());
+  const int kv_width = config_.kv_width();
+  for (size_t c = 0; c < chunks.size(); ++c) {
+    engine::SequenceCache& cache = *chunks[c].cache;
+    const int64_t start = cache.length();
+    const int64_t end = start + static_cast<int64_t>(chunks[c].tokens.size());
+    cache.Commit(end);
+    for (int layer = 0; layer < config_.num_layers; ++layer) {
+      // Local layers keep only the positions still in the window after the step.
+      const int64_t from =
+          config_.IsLocal(layer) ? std::max(start, end - config_.sliding_window - 1) : start;
+      const kernels::PagedKv<float> view = cache.Kv(layer);
+      const int64_t layer_offset = layer * n * kv_width;
+      for (int64_t position = from; position < end; ++position) {
+        const int64_t row = chunk_first_row_[c] + (position - start);
+        std::memcpy(view.KeyRow(position), step_keys_.data() + layer_offset + row * kv_width,
+                    sizeof(float) * kv_width);
+        std::memcpy(view.ValueRow(position), step_values_.data() + layer_offset + row * kv_width,
+                    sizeof(float) * kv_width);
+      }
+    }
+  }
 }
 
 void CpuBackend::PrepareRows(std::span<const SequenceChunk> chunks) {
@@ -156,7 +182,14 @@ void CpuBackend::RunLayer(int layer, std::span<const SequenceChunk> chunks) {
   kc::RmsNormRows(x, w.input_norm.data(), n, hidden, eps, normed);
   kc::MatMulTransposedWeights(normed, w.qkv.data(), n, hidden, qkv_width, qkv, 0.0f, num_threads_);
 
-  for (size_t c = 0; c < chunks.size(); ++c) views_[c] = chunks[c].cache->Kv(layer);
+  // New rows stay in the step's buffers; caches are read for earlier positions only.
+  float* step_keys = step_keys_.data() + static_cast<int64_t>(layer) * n * kv_width;
+  float* step_values = step_values_.data() + static_cast<int64_t>(layer) * n * kv_width;
+  for (size_t c = 0; c < chunks.size(); ++c) {
+    const int64_t first = static_cast<int64_t>(chunk_first_row_[c]) * kv_width;
+    views_[c] = {chunks[c].cache->Kv(layer), chunks[c].cache->length(), step_keys + first,
+                 step_values + first};
+  }
 #pragma omp parallel for num_threads(num_threads_)
   for (int r = 0; r < n; ++r) {
     float* q = qkv + static_cast<int64_t>(r) * qkv_width;
@@ -172,9 +205,8 @@ void CpuBackend::RunLayer(int layer, std::span<const SequenceChunk> chunks) {
     kc::ApplyRope(q, nh, d, rope_cos_.data() + r * half, rope_sin_.data() + r * half);
     kc::ApplyRope(k, config_.num_kv_heads, d, rope_cos_.data() + r * half,
                   rope_sin_.data() + r * half);
-    const kernels::PagedKv<float>& view = views_[rows_[r].chunk];
-    std::memcpy(view.KeyRow(rows_[r].position), k, sizeof(float) * kv_width);
-    std::memcpy(view.ValueRow(rows_[r].position), v, sizeof(float) * kv_width);
+    std::memcpy(step_keys + static_cast<int64_t>(r) * kv_width, k, sizeof(float) * kv_width);
+    std::memcpy(step_values + static_cast<int64_t>(r) * kv_width, v, sizeof(float) * kv_width);
   }
 
   SoftmaxAttention(layer);
@@ -267,7 +299,7 @@ void CpuBackend::ResidualLinearAttention(int layer, std::span<const SequenceChun
   for (int item = 0; item < num_chunks * nkv; ++item) {
     const int c = item / nkv;
     const int g = item % nkv;
-    const kernels::PagedKv<float>& view = views_[c];
+    const kernels::SplitKv<float>& view = views_[c];
     float* state = chunks[c].cache->RlaState(layer) + static_cast<int64_t>(g) * 2 * d * d;
     float* scratch = Ensure(thread_scratch_[omp_get_thread_num()], 3 * d);
     float* key = scratch;        // (d): the leaving key, RoPE undone

@@ -52,6 +52,8 @@ class CpuBackend : public engine::Backend {
   void SoftmaxAttention(int layer);
   void ResidualLinearAttention(int layer, std::span<const engine::SequenceChunk> chunks);
   void ComputeLogits(std::span<const engine::SequenceChunk> chunks, std::vector<float>* logits);
+  // Commits each chunk's positions and writes the new rows its cache keeps.
+  void StoreNewRows(std::span<const engine::SequenceChunk> chunks);
 
   model::ModelConfig config_;
   CpuWeights weights_;
@@ -62,19 +64,21 @@ class CpuBackend : public engine::Backend {
   std::vector<int> chunk_first_row_;    // (chunks + 1): rows of chunk c are [first[c], first[c+1])
   std::vector<QueryTile> query_tiles_;  // prefill rows, attended tile by tile
   std::vector<int> single_rows_;        // decode rows and short chunks, attended row by row
-  std::vector<kernels::PagedKv<float>> views_;  // (chunks): the current layer's rows of each cache
+  std::vector<kernels::SplitKv<float>> views_;  // (chunks): the current layer's rows per sequence
   std::vector<float> hidden_;                   // (N, hidden): the residual stream
   std::vector<float> normed_;                   // (N, hidden)
   std::vector<float> qkv_;                      // (N, (nh + 2 nkv) d)
   std::vector<float> phi_q_;                    // (N, nh, 2d): feature map of q before RoPE
   std::vector<float> attention_;                // (N, nh d): softmax branch, then the layer's mix
   std::vector<float> linear_attention_;         // (N, nh d): residual linear attention branch
-  std::vector<float> mlp_;                      // (N, 2 I): gate and up
-  std::vector<float> activation_;               // (N, I)
-  std::vector<float> rope_cos_;                 // (N, d/2): at each row's position
-  std::vector<float> rope_sin_;                 // (N, d/2)
-  std::vector<float> fold_cos_;                 // (N, d/2): at the position leaving the window
-  std::vector<float> fold_sin_;                 // (N, d/2)
+  std::vector<float> step_keys_;    // (layers, N, kv width): the step's keys, after RoPE
+  std::vector<float> step_values_;  // (layers, N, kv width)
+  std::vector<float> mlp_;          // (N, 2 I): gate and up
+  std::vector<float> activation_;   // (N, I)
+  std::vector<float> rope_cos_;     // (N, d/2): at each row's position
+  std::vector<float> rope_sin_;     // (N, d/2)
+  std::vector<float> fold_cos_;     // (N, d/2): at the position leaving the window
+  std::vector<float> fold_sin_;     // (N, d/2)
   std::vector<std::vector<float>> thread_scratch_;  // per thread: attention scores, phi(k)
 };
 

@@ -19,10 +19,10 @@
 #include <string>
 #include <vector>
 
+#include "engine/cache/cache_manager.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/model/checkpoint.h"
 #include "engine/model/random_checkpoint.h"
-#include "engine/standalone_sequence_cache.h"
 #include "engine/util/logging.h"
 #include "kernels/cpu/gemm.h"
 
@@ -30,6 +30,9 @@ namespace rattn {
 namespace {
 
 enum Mix { kAllFull = 0, kRattention3to1 = 1 };
+
+constexpr int kMaxBatch = 64;
+constexpr int kDecodeIterations = 40;
 
 model::ModelConfig Config125M(Mix mix) {
   model::ModelConfig c;
@@ -76,25 +79,47 @@ std::vector<int32_t> Tokens(int count, int vocab) {
   return tokens;
 }
 
-// A cache holding `context` prefilled tokens, computed once per (mix, context) and copied.
-const engine::StandaloneSequenceCache& PrefilledCache(Mix mix, int context) {
-  static std::map<std::pair<Mix, int>, std::unique_ptr<engine::StandaloneSequenceCache>> caches;
-  auto& cache = caches[{mix, context}];
-  if (cache == nullptr) {
-    cpu::CpuBackend& backend = Backend(mix);
-    cache = std::make_unique<engine::StandaloneSequenceCache>(backend.config());
-    std::vector<int32_t> tokens = Tokens(context, backend.config().vocab_size);
-    std::vector<float> logits;
-    for (int start = 0; start < context; start += 512) {
-      int size = std::min(512, context - start);
-      (void)cache->Reserve(start + size);
-      engine::SequenceChunk chunk{cache.get(), std::span(tokens.data() + start, size),
-                                  engine::LogitsMode::kNone};
-      absl::Status status = backend.Forward({&chunk, 1}, &logits);
-      if (!status.ok()) RATTN_LOG(ERROR) << status;
-    }
+// Pools with room for `sequences` sequences of `length` positions.
+std::unique_ptr<engine::CacheManager> Pools(const model::ModelConfig& config, int sequences,
+                                            int64_t length) {
+  engine::CacheOptions options;
+  options.max_sequences = sequences;
+  const engine::CacheNeed need = engine::NeedForLength(config, options.block_size, length);
+  options.global_blocks =
+      static_cast<int32_t>(std::max<int64_t>(1, sequences * need.global_blocks));
+  options.window_blocks = std::max(1, sequences * need.window_blocks);
+  options.rla_slots = std::max(1, sequences * need.rla_slots);
+  return std::move(*engine::CacheManager::Create(config, options));
+}
+
+// Pools for one (mix, context) with a sequence holding `context` prefilled tokens, kept while
+// consecutive benchmarks use the same pair.
+struct DecodeSetup {
+  Mix mix;
+  int context = 0;
+  std::unique_ptr<engine::CacheManager> pools;
+  std::unique_ptr<engine::PagedSequenceCache> prefilled;
+};
+
+DecodeSetup& PrefilledSetup(Mix mix, int context, int batch_limit, int64_t max_length) {
+  static DecodeSetup setup;
+  if (setup.pools != nullptr && setup.mix == mix && setup.context == context) return setup;
+  setup.prefilled.reset();
+  setup.pools.reset();
+  cpu::CpuBackend& backend = Backend(mix);
+  setup = {mix, context, Pools(backend.config(), batch_limit + 1, max_length), nullptr};
+  setup.prefilled = std::move(*setup.pools->NewSequence(max_length));
+  std::vector<int32_t> tokens = Tokens(context, backend.config().vocab_size);
+  std::vector<float> logits;
+  for (int start = 0; start < context; start += 512) {
+    int size = std::min(512, context - start);
+    (void)setup.prefilled->Reserve(start + size);
+    engine::SequenceChunk chunk{setup.prefilled.get(), std::span(tokens.data() + start, size),
+                                engine::LogitsMode::kNone};
+    absl::Status status = backend.Forward({&chunk, 1}, &logits);
+    if (!status.ok()) RATTN_LOG(ERROR) << status;
   }
-  return *cache;
+  return setup;
 }
 
 // Floats of weights one step reads: everything but the embedding table (one row per token),
@@ -172,10 +197,11 @@ void BM_Prefill(benchmark::State& state) {
   cpu::CpuBackend& backend = Backend(mix);
   std::vector<int32_t> tokens = Tokens(prompt, backend.config().vocab_size);
   std::vector<float> logits;
+  auto pools = Pools(backend.config(), 1, prompt);
   for (auto _ : state) {
-    engine::StandaloneSequenceCache cache(backend.config());
-    (void)cache.Reserve(prompt);
-    engine::SequenceChunk chunk{&cache, tokens, engine::LogitsMode::kLast};
+    auto cache = std::move(*pools->NewSequence(prompt));
+    (void)cache->Reserve(prompt);
+    engine::SequenceChunk chunk{cache.get(), tokens, engine::LogitsMode::kLast};
     if (!backend.Forward({&chunk, 1}, &logits).ok()) state.SkipWithError("forward failed");
   }
   state.counters["tokens/s"] = benchmark::Counter(static_cast<double>(prompt),
@@ -187,13 +213,15 @@ void BM_Prefill(benchmark::State& state) {
 
 void BM_Decode(benchmark::State& state) {
   const Mix mix = static_cast<Mix>(state.range(0));
-  const int batch = static_cast<int>(state.range(1));
-  const int context = static_cast<int>(state.range(2));
+  const int context = static_cast<int>(state.range(1));
+  const int batch = static_cast<int>(state.range(2));
   cpu::CpuBackend& backend = Backend(mix);
-  std::vector<std::unique_ptr<engine::StandaloneSequenceCache>> caches;
+  DecodeSetup& setup = PrefilledSetup(mix, context, kMaxBatch, context + kDecodeIterations);
+  // Private copies, so that no two sequences share memory.
+  std::vector<std::unique_ptr<engine::PagedSequenceCache>> caches;
   for (int i = 0; i < batch; ++i) {
-    caches.push_back(
-        std::make_unique<engine::StandaloneSequenceCache>(PrefilledCache(mix, context)));
+    caches.push_back(std::move(*setup.pools->Fork(*setup.prefilled, context + kDecodeIterations,
+                                                  engine::ForkMode::kCopyAll)));
   }
   std::vector<int32_t> next = Tokens(batch, backend.config().vocab_size);
   std::vector<engine::SequenceChunk> chunks(batch);
@@ -222,9 +250,9 @@ BENCHMARK(BM_Prefill)
     ->Iterations(2)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Decode)
-    ->ArgNames({"mix", "batch", "context"})
-    ->ArgsProduct({{kAllFull, kRattention3to1}, {1, 16, 64}, {1024, 4096}})
-    ->Iterations(40)
+    ->ArgNames({"mix", "context", "batch"})
+    ->ArgsProduct({{kAllFull, kRattention3to1}, {1024, 4096}, {1, 16, kMaxBatch}})
+    ->Iterations(kDecodeIterations)
     ->Unit(benchmark::kMillisecond);
 
 }  // namespace

@@ -31,46 +31,42 @@ void Softmax(float* x, int64_t n) {
 
 }  // namespace
 
-void AttendKvHeads(const float* query, const PagedKv<float>& kv, int kv_begin, int kv_end,
+void AttendKvHeads(const float* query, const SplitKv<float>& kv, int kv_begin, int kv_end,
                    int group_size, int head_dim, int64_t first, int64_t last, float scale,
                    float* scores, float* out) {
   const int64_t n = last - first + 1;
   const int heads = (kv_end - kv_begin) * group_size;
   const int first_head = kv_begin * group_size;
+  const int64_t width = kv.cache.row_width;
+  const int64_t kv_offset = static_cast<int64_t>(kv_begin) * head_dim;
   const float* q = query + static_cast<int64_t>(first_head) * head_dim;
   float* o = out + static_cast<int64_t>(first_head) * head_dim;
 
-  // Visits the rows of positions [first, last] a block at a time: visit(row_offset, j) with j
-  // counted from `first` and row_offset the row's index in the pool.
-  auto for_each_row = [&](auto&& visit) {
-    for (int64_t position = first; position <= last;) {
-      const int64_t in_block = position % kv.block_size;
-      const int64_t run = std::min<int64_t>(kv.block_size - in_block, last - position + 1);
-      const int64_t row = kv.Row(position);
-      for (int64_t i = 0; i < run; ++i) visit(row + i, position - first + i);
-      position += run;
-    }
-  };
-
-  for_each_row([&](int64_t row, int64_t j) {
-    const float* key = kv.keys + row * kv.row_width + static_cast<int64_t>(kv_begin) * head_dim;
-    for (int h = 0; h < heads; ++h) {
-      scores[h * n + j] =
-          scale * Dot(q + static_cast<int64_t>(h) * head_dim,
-                      key + static_cast<int64_t>(h / group_size) * head_dim, head_dim);
+  kv.ForEachRun(first, last, [&](int64_t start, int64_t count, const float* keys, const float*) {
+    for (int64_t i = 0; i < count; ++i) {
+      const float* key = keys + i * width + kv_offset;
+      const int64_t j = start - first + i;
+      for (int h = 0; h < heads; ++h) {
+        scores[h * n + j] =
+            scale * Dot(q + static_cast<int64_t>(h) * head_dim,
+                        key + static_cast<int64_t>(h / group_size) * head_dim, head_dim);
+      }
     }
   });
   for (int h = 0; h < heads; ++h) Softmax(scores + h * n, n);
 
   std::memset(o, 0, sizeof(float) * heads * head_dim);
-  for_each_row([&](int64_t row, int64_t j) {
-    const float* value = kv.values + row * kv.row_width + static_cast<int64_t>(kv_begin) * head_dim;
-    for (int h = 0; h < heads; ++h) {
-      const float p = scores[h * n + j];
-      const float* v = value + static_cast<int64_t>(h / group_size) * head_dim;
-      float* dst = o + static_cast<int64_t>(h) * head_dim;
+  kv.ForEachRun(first, last, [&](int64_t start, int64_t count, const float*, const float* values) {
+    for (int64_t i = 0; i < count; ++i) {
+      const float* value = values + i * width + kv_offset;
+      const int64_t j = start - first + i;
+      for (int h = 0; h < heads; ++h) {
+        const float p = scores[h * n + j];
+        const float* v = value + static_cast<int64_t>(h / group_size) * head_dim;
+        float* dst = o + static_cast<int64_t>(h) * head_dim;
 #pragma omp simd
-      for (int i = 0; i < head_dim; ++i) dst[i] += p * v[i];
+        for (int e = 0; e < head_dim; ++e) dst[e] += p * v[e];
+      }
     }
   });
 }
@@ -94,7 +90,7 @@ int64_t QueryTileWorkspaceFloats(const QueryTileParams& p) {
   return 2 * keys * p.head_dim + 2 * queries * p.head_dim + queries * keys;
 }
 
-void AttendQueryTile(const QueryTileParams& p, const PagedKv<float>& kv, float* workspace) {
+void AttendQueryTile(const QueryTileParams& p, const SplitKv<float>& kv, float* workspace) {
   auto [first, last] = TileKeyRange(p);
   const int64_t keys = last - first + 1;
   const int d = p.head_dim;

@@ -16,7 +16,7 @@ namespace rattn::kernels::cpu {
 // query and out: one row of (num_heads, head_dim), indexed by absolute head;
 // scores: workspace of (kv_end - kv_begin) * group_size * (last - first + 1) floats.
 // Key and value rows are read whole and in order, block by block.
-void AttendKvHeads(const float* query, const PagedKv<float>& kv, int kv_begin, int kv_end,
+void AttendKvHeads(const float* query, const SplitKv<float>& kv, int kv_begin, int kv_end,
                    int group_size, int head_dim, int64_t first, int64_t last, float scale,
                    float* scores, float* out);
 
@@ -40,7 +40,7 @@ struct QueryTileParams {
 // Floats of workspace AttendQueryTile needs for `params`.
 int64_t QueryTileWorkspaceFloats(const QueryTileParams& params);
 
-void AttendQueryTile(const QueryTileParams& params, const PagedKv<float>& kv, float* workspace);
+void AttendQueryTile(const QueryTileParams& params, const SplitKv<float>& kv, float* workspace);
 
 // phi(x) for one head: x (head_dim) -> phi (2 * head_dim).
 void ApplyFeatureMap(const float* x, int head_dim, FeatureMap map, float* phi);

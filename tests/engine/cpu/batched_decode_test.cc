@@ -3,7 +3,6 @@
 #include <vector>
 
 #include "engine/cpu/cpu_backend.h"
-#include "engine/standalone_sequence_cache.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
 
@@ -18,11 +17,12 @@ class BatchedDecodeTest : public ::testing::Test {
     config_ = testing::SmallConfig("rfsr", kWindow, 4, 2);
     backend_ = testing::MakeCpuBackend(config_, dir_.path(), {.seed = 3});
     ASSERT_NE(backend_, nullptr);
+    caches_ = testing::MakeCacheManager(config_, 16, 32, 256);
   }
 
   // Prefills `tokens` into a fresh cache in one chunk.
-  std::unique_ptr<engine::StandaloneSequenceCache> Prefill(const std::vector<int32_t>& tokens) {
-    auto cache = std::make_unique<engine::StandaloneSequenceCache>(config_);
+  std::unique_ptr<engine::PagedSequenceCache> Prefill(const std::vector<int32_t>& tokens) {
+    auto cache = testing::NewSequence(*caches_, 256);
     EXPECT_TRUE(cache->Reserve(tokens.size()).ok());
     engine::SequenceChunk chunk{cache.get(), tokens, engine::LogitsMode::kNone};
     std::vector<float> logits;
@@ -35,6 +35,7 @@ class BatchedDecodeTest : public ::testing::Test {
   testing::ScratchDir dir_{"checkpoint"};
   model::ModelConfig config_;
   std::unique_ptr<cpu::CpuBackend> backend_;
+  std::unique_ptr<engine::CacheManager> caches_;
 };
 
 TEST_F(BatchedDecodeTest, DecodeBatchMatchesEachSequenceAlone) {
@@ -47,8 +48,8 @@ TEST_F(BatchedDecodeTest, DecodeBatchMatchesEachSequenceAlone) {
   for (int i = 0; i < n; ++i) {
     sequences.push_back(testing::RandomTokens(lengths[i] + steps, vocab, 500 + i));
   }
-  std::vector<std::unique_ptr<engine::StandaloneSequenceCache>> batched;
-  std::vector<std::unique_ptr<engine::StandaloneSequenceCache>> alone;
+  std::vector<std::unique_ptr<engine::PagedSequenceCache>> batched;
+  std::vector<std::unique_ptr<engine::PagedSequenceCache>> alone;
   for (int i = 0; i < n; ++i) {
     std::vector<int32_t> prompt(sequences[i].begin(), sequences[i].begin() + lengths[i]);
     batched.push_back(Prefill(prompt));
@@ -112,7 +113,8 @@ TEST_F(BatchedDecodeTest, PrefillChunkMixedWithDecodeRows) {
 }
 
 TEST_F(BatchedDecodeTest, RefusesBadChunks) {
-  engine::StandaloneSequenceCache cache(config_);
+  auto sequence = testing::NewSequence(*caches_, 256);
+  engine::PagedSequenceCache& cache = *sequence;
   std::vector<int32_t> tokens = {1, 2, 3};
   std::vector<float> logits;
 
@@ -132,10 +134,12 @@ TEST_F(BatchedDecodeTest, RefusesBadChunks) {
   EXPECT_EQ(backend_->Forward(twice, &logits).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(cache.length(), 0) << "a refused step must not touch the cache";
 
-  engine::StandaloneSequenceCache long_cache(config_);
-  std::vector<int32_t> too_long(config_.max_position_embeddings + 1, 5);
-  ASSERT_TRUE(long_cache.Reserve(too_long.size()).ok());
-  engine::SequenceChunk beyond{&long_cache, too_long, engine::LogitsMode::kLast};
+  const int64_t too_long = config_.max_position_embeddings + 1;
+  auto long_caches = testing::MakeCacheManager(config_, 16, 1, too_long);
+  auto long_cache = testing::NewSequence(*long_caches, too_long);
+  std::vector<int32_t> tokens_too_long(too_long, 5);
+  ASSERT_TRUE(long_cache->Reserve(too_long).ok());
+  engine::SequenceChunk beyond{long_cache.get(), tokens_too_long, engine::LogitsMode::kLast};
   status = backend_->Forward({&beyond, 1}, &logits);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("max_position_embeddings"), absl::string_view::npos) << status;

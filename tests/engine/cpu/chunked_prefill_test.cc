@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "engine/cpu/cpu_backend.h"
-#include "engine/standalone_sequence_cache.h"
 #include "gtest/gtest.h"
 #include "tests/test_util.h"
 
@@ -45,9 +44,11 @@ TEST_P(ChunkedPrefillTest, EveryChunkSizeMatchesWholeSequence) {
   std::vector<float> whole = testing::WholeSequenceLogits(*backend, tokens);
   ASSERT_EQ(whole.size(), static_cast<size_t>(total) * vocab);
 
+  auto manager = testing::MakeCacheManager(config, c.block_size, 1, total);
   for (int chunk_size = 1; chunk_size <= 2 * w + 3; ++chunk_size) {
     SCOPED_TRACE(::testing::Message() << "chunk size " << chunk_size);
-    engine::StandaloneSequenceCache cache(config, c.block_size);
+    auto sequence = testing::NewSequence(*manager, total);
+    engine::PagedSequenceCache& cache = *sequence;
     std::vector<float> logits;
     int position = 0;
     while (position < total) {
@@ -66,6 +67,8 @@ TEST_P(ChunkedPrefillTest, EveryChunkSizeMatchesWholeSequence) {
       }
       position += size;
       ASSERT_EQ(cache.length(), position);
+      // However long the chunk, a sequence holds at most ceil((w + 1) / B) + 1 window blocks.
+      ASSERT_LE(cache.window_blocks_held(), (w + c.block_size) / c.block_size + 1);
     }
   }
 }

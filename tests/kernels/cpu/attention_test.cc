@@ -22,33 +22,47 @@ std::vector<float> Random(size_t n, std::mt19937& random) {
   return v;
 }
 
-// Keys and values of `positions` rows in shuffled physical blocks.
+// Keys and values of `positions` rows: those below `split` in shuffled physical blocks of a
+// paged cache, the rest in dense step rows. `keys` and `values` hold every row densely, for the
+// reference.
 struct ScatteredKv {
-  ScatteredKv(int positions, int block_size, int row_width, std::mt19937& random)
-      : block_size(block_size), row_width(row_width) {
-    int blocks = (positions + block_size - 1) / block_size;
+  ScatteredKv(int positions, int split, int block_size, int row_width, std::mt19937& random)
+      : split(split), block_size(block_size), row_width(row_width) {
+    keys = Random(static_cast<size_t>(positions) * row_width, random);
+    values = Random(keys.size(), random);
+    int blocks = (split + block_size - 1) / block_size;
     table.resize(blocks);
     std::iota(table.begin(), table.end(), 0);
     std::shuffle(table.begin(), table.end(), random);
-    keys = Random(static_cast<size_t>(blocks) * block_size * row_width, random);
-    values = Random(keys.size(), random);
+    paged_keys.assign(static_cast<size_t>(blocks) * block_size * row_width, 0.0f);
+    paged_values = paged_keys;
+    PagedKv<float> paged = Paged();
+    for (int p = 0; p < split; ++p) {
+      std::copy_n(&keys[p * row_width], row_width, paged.KeyRow(p));
+      std::copy_n(&values[p * row_width], row_width, paged.ValueRow(p));
+    }
   }
-  PagedKv<float> View() {
-    return {keys.data(), values.data(), table.data(), block_size, row_width};
+  PagedKv<float> Paged() {
+    return {paged_keys.data(), paged_values.data(), table.data(), block_size, row_width};
   }
+  SplitKv<float> View() {
+    return {Paged(), split, keys.data() + split * row_width, values.data() + split * row_width};
+  }
+  int split;
   int block_size;
   int row_width;
   std::vector<int32_t> table;
-  std::vector<float> keys, values;
+  std::vector<float> keys, values;  // (positions, row_width), dense
+  std::vector<float> paged_keys, paged_values;
 };
 
-// out (d) for query head h at `position`, straight from the definition, in double.
-std::vector<double> Reference(const float* q, PagedKv<float> kv, int kv_head, int d, int64_t first,
-                              int64_t last, double scale) {
+// out (d) for query head h, straight from the definition in double, over dense rows.
+std::vector<double> Reference(const float* q, const ScatteredKv& kv, int kv_head, int d,
+                              int64_t first, int64_t last, double scale) {
   std::vector<double> scores;
   for (int64_t j = first; j <= last; ++j) {
     double s = 0;
-    for (int i = 0; i < d; ++i) s += q[i] * kv.KeyRow(j)[kv_head * d + i];
+    for (int i = 0; i < d; ++i) s += q[i] * kv.keys[j * kv.row_width + kv_head * d + i];
     scores.push_back(s * scale);
   }
   double max = *std::max_element(scores.begin(), scores.end());
@@ -56,13 +70,15 @@ std::vector<double> Reference(const float* q, PagedKv<float> kv, int kv_head, in
   for (double& s : scores) sum += (s = std::exp(s - max));
   std::vector<double> out(d, 0.0);
   for (int64_t j = first; j <= last; ++j) {
-    for (int i = 0; i < d; ++i) out[i] += scores[j - first] / sum * kv.ValueRow(j)[kv_head * d + i];
+    for (int i = 0; i < d; ++i) {
+      out[i] += scores[j - first] / sum * kv.values[j * kv.row_width + kv_head * d + i];
+    }
   }
   return out;
 }
 
 struct Shape {
-  int heads, kv_heads, head_dim, block_size, positions, window;
+  int heads, kv_heads, head_dim, block_size, positions, window, split;
 };
 
 class AttentionKernelTest : public ::testing::TestWithParam<Shape> {};
@@ -72,7 +88,7 @@ TEST_P(AttentionKernelTest, RowAndTilePathsMatchTheDefinition) {
   std::mt19937 random(s.heads * 131 + s.positions);
   const int group = s.heads / s.kv_heads;
   const int width = s.heads * s.head_dim;
-  ScatteredKv kv(s.positions, s.block_size, s.kv_heads * s.head_dim, random);
+  ScatteredKv kv(s.positions, s.split, s.block_size, s.kv_heads * s.head_dim, random);
   std::vector<float> queries = Random(static_cast<size_t>(s.positions) * width, random);
   const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
 
@@ -101,7 +117,7 @@ TEST_P(AttentionKernelTest, RowAndTilePathsMatchTheDefinition) {
     AttendKvHeads(queries.data() + t * width, kv.View(), 0, s.kv_heads, group, s.head_dim, first, t,
                   scale, scores.data(), row_out.data());
     for (int h = 0; h < s.heads; ++h) {
-      std::vector<double> want = Reference(queries.data() + t * width + h * s.head_dim, kv.View(),
+      std::vector<double> want = Reference(queries.data() + t * width + h * s.head_dim, kv,
                                            h / group, s.head_dim, first, t, scale);
       for (int i = 0; i < s.head_dim; ++i) {
         ASSERT_NEAR(row_out[h * s.head_dim + i], want[i], kTolerance * 10)
@@ -113,10 +129,13 @@ TEST_P(AttentionKernelTest, RowAndTilePathsMatchTheDefinition) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AwkwardSizes, AttentionKernelTest,
-                         ::testing::Values(Shape{1, 1, 2, 1, 1, -1}, Shape{4, 1, 8, 3, 19, -1},
-                                           Shape{6, 3, 16, 5, 33, 7}, Shape{8, 2, 64, 16, 99, 1},
-                                           Shape{3, 3, 10, 7, 40, 0}, Shape{4, 4, 32, 16, 70, 64}));
+// heads, kv heads, head dim, block size, positions, window (-1: full), cache/step split.
+INSTANTIATE_TEST_SUITE_P(
+    AwkwardSizes, AttentionKernelTest,
+    ::testing::Values(Shape{1, 1, 2, 1, 1, -1, 0}, Shape{4, 1, 8, 3, 19, -1, 19},
+                      Shape{6, 3, 16, 5, 33, 7, 11}, Shape{8, 2, 64, 16, 99, 1, 50},
+                      Shape{3, 3, 10, 7, 40, 0, 40}, Shape{4, 4, 32, 16, 70, 64, 0},
+                      Shape{4, 2, 16, 4, 37, -1, 36}));
 
 TEST(FeatureMapTest, SoftmaxHalvesEachSumToOneAndReluSplitsSigns) {
   std::vector<float> x = {0.5f, -1.0f, 2.0f, 0.0f};
