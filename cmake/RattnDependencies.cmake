@@ -6,6 +6,8 @@ find_package(nlohmann_json 3.10 REQUIRED)
 find_package(OpenMP REQUIRED COMPONENTS CXX)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(OPENBLAS REQUIRED IMPORTED_TARGET openblas)
+pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)
+pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)
 
 if(RATTN_BUILD_TESTS)
   find_package(GTest REQUIRED)
@@ -19,6 +21,13 @@ if(RATTN_BUILD_TESTS)
                   RESULT_VARIABLE RATTN_NUMPY_MISSING OUTPUT_QUIET ERROR_QUIET)
   if(RATTN_NUMPY_MISSING)
     message(FATAL_ERROR "${Python3_EXECUTABLE} cannot import numpy (install python3-numpy)")
+  endif()
+  # The SentencePiece reference encodings come from the library's Python binding.
+  execute_process(COMMAND ${Python3_EXECUTABLE} -c "import sentencepiece"
+                  RESULT_VARIABLE RATTN_SENTENCEPIECE_PY_MISSING OUTPUT_QUIET ERROR_QUIET)
+  if(RATTN_SENTENCEPIECE_PY_MISSING)
+    message(FATAL_ERROR
+            "${Python3_EXECUTABLE} cannot import sentencepiece (install python3-sentencepiece)")
   endif()
 endif()
 if(RATTN_BUILD_BENCHMARKS)

@@ -6,10 +6,10 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev prometheus-cpp-dev nlohmann-json3-dev libsentencepiece-dev
+  libabsl-dev prometheus-cpp-dev nlohmann-json3-dev libsentencepiece-dev libutf8proc-dev
   libopenblas-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-numpy
+  python3 python3-numpy python3-sentencepiece
 )
 
 sudo_cmd=()

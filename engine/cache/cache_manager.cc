@@ -152,11 +152,23 @@ CacheNeed CacheManager::NeedFor(int64_t length) const {
   return NeedForLength(config_, options_.block_size, length);
 }
 
-bool CacheManager::CanEverHold(int64_t length) const {
+absl::Status CacheManager::CheckFits(int64_t length, int count) const {
   const CacheNeed need = NeedFor(length);
-  return need.global_blocks <= global_pool_.num_blocks() &&
-         need.window_blocks <= window_pool_.num_blocks() &&
-         need.rla_slots <= rla_pool_.num_blocks();
+  const struct {
+    const char* name;
+    int64_t need;
+    int64_t total;
+  } pools[] = {{"global_kv", need.global_blocks, global_pool_.num_blocks()},
+               {"window", need.window_blocks, window_pool_.num_blocks()},
+               {"rla_state", need.rla_slots, rla_pool_.num_blocks()}};
+  for (const auto& pool : pools) {
+    if (pool.need * count > pool.total) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          count, " sequence(s) of ", length, " tokens need ", pool.need * count, " ", pool.name,
+          " units; the pool has ", pool.total));
+    }
+  }
+  return absl::OkStatus();
 }
 
 int64_t CacheManager::BytesFor(int64_t length) const {
@@ -200,22 +212,35 @@ absl::StatusOr<std::unique_ptr<PagedSequenceCache>> CacheManager::NewSequence(in
 absl::StatusOr<std::unique_ptr<PagedSequenceCache>> CacheManager::Fork(
     const PagedSequenceCache& parent, int64_t max_length, ForkMode mode) {
   if (max_length < parent.length_) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "fork of a ", parent.length_, "-position sequence cannot end at ", max_length));
+    return absl::InvalidArgumentError(absl::StrCat("fork of a ", parent.length_,
+                                                   "-position sequence cannot end at ",
+                                                   max_length));
   }
   auto child = NewSequence(max_length);
   if (!child.ok()) return child.status();
-  PagedSequenceCache& c = **child;
+  if (absl::Status copied = CopyInto(parent, **child, mode); !copied.ok()) return copied;
+  return child;
+}
+
+absl::Status CacheManager::CopyInto(const PagedSequenceCache& parent, PagedSequenceCache& c,
+                                    ForkMode mode) {
+  if (c.manager_ != this || parent.manager_ != this || c.reserved_ != 0 ||
+      c.max_length_ < parent.length_) {
+    return absl::FailedPreconditionError(
+        "fork target must be a new, empty sequence of the same pools, long enough for the parent");
+  }
+  const int64_t global_blocks = CeilDiv(parent.length_, options_.block_size);
+  if (config_.NumGlobalLayers() > 0 && mode == ForkMode::kCopyAll &&
+      global_pool_.num_free() < global_blocks) {
+    return absl::ResourceExhaustedError(absl::StrCat("global_kv pool: need ", global_blocks,
+                                                     " blocks, ", global_pool_.num_free(),
+                                                     " free"));
+  }
   if (c.rla_slot_ >= 0) {
     std::memcpy(RlaSlot(c.rla_slot_, -1), RlaSlot(parent.rla_slot_, -1),
                 sizeof(float) * config_.NumRlaLayers() * config_.rla_state_floats());
   }
-  const int64_t global_blocks = CeilDiv(parent.length_, options_.block_size);
   if (config_.NumGlobalLayers() > 0) {
-    if (mode == ForkMode::kCopyAll && global_pool_.num_free() < global_blocks) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "global_kv pool: need ", global_blocks, " blocks, ", global_pool_.num_free(), " free"));
-    }
     for (int64_t i = 0; i < global_blocks; ++i) {
       int32_t block = parent.global_table_[i];
       if (mode == ForkMode::kShareGlobal) {
@@ -234,7 +259,7 @@ absl::StatusOr<std::unique_ptr<PagedSequenceCache>> CacheManager::Fork(
   for (size_t i = 0; i < parent.window_table_.size(); ++i) {
     if (parent.window_table_[i] < 0) continue;
     int32_t copy = window_pool_.Allocate();
-    assert(copy >= 0);  // promised to the child by NewSequence
+    assert(copy >= 0 && c.window_held_ < c.window_quota_);  // promised at the child's creation
     --window_promised_;
     ++c.window_held_;
     CopyBlock(/*global=*/false, parent.window_table_[i], copy);
@@ -242,7 +267,7 @@ absl::StatusOr<std::unique_ptr<PagedSequenceCache>> CacheManager::Fork(
   }
   c.length_ = parent.length_;
   c.reserved_ = parent.length_;
-  return child;
+  return absl::OkStatus();
 }
 
 void CacheManager::CopyBlock(bool global, int32_t from, int32_t to) {

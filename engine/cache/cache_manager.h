@@ -84,10 +84,18 @@ class CacheManager {
                                                            int64_t max_length,
                                                            ForkMode mode = ForkMode::kShareGlobal);
 
+  // Gives `child`, a new empty sequence of this manager made for at least parent.length()
+  // positions, the contents of `parent`. With kShareGlobal it cannot fail: the child's window
+  // blocks and slot were set aside when it was created.
+  absl::Status CopyInto(const PagedSequenceCache& parent, PagedSequenceCache& child,
+                        ForkMode mode = ForkMode::kShareGlobal);
+
   // The most a sequence of `length` positions holds in each pool.
   CacheNeed NeedFor(int64_t length) const;
-  // Whether one sequence of `length` positions fits the pools at all.
-  bool CanEverHold(int64_t length) const;
+  // OK when `count` sequences of `length` positions fit the pools together when nothing else
+  // holds them; RESOURCE_EXHAUSTED saying which pool is short otherwise. Reads only the pools'
+  // sizes, so any thread may call it.
+  absl::Status CheckFits(int64_t length, int count) const;
   // Cache bytes a sequence of `length` positions holds (its window and state stop growing).
   int64_t BytesFor(int64_t length) const;
   // Free global blocks.
