@@ -10,66 +10,30 @@
 // reports the bytes a step must move (fp32 weights, KV rows read, rla states) as "GB/s"; prefill
 // reports the FLOPs it must do (projections, attention, folds) as "GFLOP/s".
 #include <benchmark/benchmark.h>
-#include <omp.h>
 
-#include <cstring>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "engine/benchmark_models.h"
 #include "engine/cache/cache_manager.h"
 #include "engine/cpu/cpu_backend.h"
-#include "engine/model/checkpoint.h"
-#include "engine/model/random_checkpoint.h"
 #include "engine/util/logging.h"
-#include "kernels/cpu/gemm.h"
 
 namespace rattn {
 namespace {
 
-enum Mix { kAllFull = 0, kRattention3to1 = 1 };
+using bench::Mix;
 
 constexpr int kMaxBatch = 64;
 constexpr int kDecodeIterations = 40;
-
-model::ModelConfig Config125M(Mix mix) {
-  model::ModelConfig c;
-  c.vocab_size = 32000;
-  c.hidden_size = 768;
-  c.intermediate_size = 2048;
-  c.num_layers = 12;
-  c.num_heads = 12;
-  c.num_kv_heads = 4;
-  c.head_dim = 64;
-  c.sliding_window = 512;
-  c.max_position_embeddings = 32768;
-  for (int i = 0; i < c.num_layers; ++i) {
-    bool global = mix == kAllFull || i % 4 == 3;
-    c.layer_types.push_back(global ? model::LayerType::kFullAttention
-                                   : model::LayerType::kRAttention);
-  }
-  return c;
-}
 
 // One backend per mix, created on first use and kept for the whole run.
 cpu::CpuBackend& Backend(Mix mix) {
   static std::map<Mix, std::unique_ptr<cpu::CpuBackend>> backends;
   auto& backend = backends[mix];
-  if (backend == nullptr) {
-    std::string dir =
-        (std::filesystem::temp_directory_path() / ("rattn_bench_125m_" + std::to_string(mix)))
-            .string();
-    if (!std::filesystem::exists(dir + "/config.json")) {
-      absl::Status written = model::WriteRandomCheckpoint(
-          Config125M(mix), {.seed = 1, .dtype = model::DType::kBF16}, dir);
-      if (!written.ok()) RATTN_LOG(ERROR) << written;
-    }
-    auto checkpoint = model::Checkpoint::Open(dir);
-    if (!checkpoint.ok()) RATTN_LOG(ERROR) << checkpoint.status();
-    backend = std::move(*cpu::CpuBackend::Create(**checkpoint));
-  }
+  if (backend == nullptr) backend = bench::LoadBackend125M(mix);
   return *backend;
 }
 
@@ -160,37 +124,6 @@ double PrefillFlops(const model::ModelConfig& c, int64_t prompt) {
   return flops;
 }
 
-void BM_MemoryCopy(benchmark::State& state) {
-  const size_t bytes = size_t{1} << 29;  // 512 MiB, far beyond the caches
-  std::vector<char> from(bytes, 1), to(bytes, 0);
-  const int threads = omp_get_max_threads();
-  for (auto _ : state) {
-#pragma omp parallel for num_threads(threads)
-    for (int t = 0; t < threads; ++t) {
-      size_t begin = bytes / threads * t;
-      size_t end = t == threads - 1 ? bytes : begin + bytes / threads;
-      std::memcpy(to.data() + begin, from.data() + begin, end - begin);
-    }
-    benchmark::DoNotOptimize(to.data());
-  }
-  // A copy reads and writes every byte.
-  state.counters["GB/s"] =
-      benchmark::Counter(2.0 * bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
-}
-
-void BM_GemmPeak(benchmark::State& state) {
-  const int n = 2048;
-  std::vector<float> a(size_t{n} * n, 0.5f), b(size_t{n} * n, 0.25f), c(size_t{n} * n);
-  kernels::cpu::UseCallerThreadsForBlas();
-  for (auto _ : state) {
-    kernels::cpu::MatMulTransposedWeights(a.data(), b.data(), n, n, n, c.data(), 0.0f,
-                                          omp_get_max_threads());
-    benchmark::DoNotOptimize(c.data());
-  }
-  state.counters["GFLOP/s"] =
-      benchmark::Counter(2.0 * n * n * n / 1e9, benchmark::Counter::kIsIterationInvariantRate);
-}
-
 void BM_Prefill(benchmark::State& state) {
   const Mix mix = static_cast<Mix>(state.range(0));
   const int prompt = static_cast<int>(state.range(1));
@@ -208,7 +141,7 @@ void BM_Prefill(benchmark::State& state) {
                                                   benchmark::Counter::kIsIterationInvariantRate);
   state.counters["GFLOP/s"] = benchmark::Counter(PrefillFlops(backend.config(), prompt) / 1e9,
                                                  benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(mix == kAllFull ? "all full_attention" : "3:1 rattention/full, w=512");
+  state.SetLabel(bench::MixLabel(mix));
 }
 
 void BM_Decode(benchmark::State& state) {
@@ -239,19 +172,18 @@ void BM_Decode(benchmark::State& state) {
       WeightBytesPerStep(backend.config()) + batch * CacheBytesPerRow(backend.config(), context);
   state.counters["GB/s"] =
       benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(mix == kAllFull ? "all full_attention" : "3:1 rattention/full, w=512");
+  state.SetLabel(bench::MixLabel(mix));
 }
 
-BENCHMARK(BM_MemoryCopy)->Iterations(10)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_GemmPeak)->Iterations(5)->Unit(benchmark::kMillisecond);
+const bool limits_registered = (bench::RegisterMachineLimits(), true);
 BENCHMARK(BM_Prefill)
     ->ArgNames({"mix", "prompt"})
-    ->ArgsProduct({{kAllFull, kRattention3to1}, {512, 2048}})
+    ->ArgsProduct({{0, 1}, {512, 2048}})
     ->Iterations(2)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Decode)
     ->ArgNames({"mix", "context", "batch"})
-    ->ArgsProduct({{kAllFull, kRattention3to1}, {1024, 4096}, {1, 16, kMaxBatch}})
+    ->ArgsProduct({{0, 1}, {1024, 4096}, {1, 16, kMaxBatch}})
     ->Iterations(kDecodeIterations)
     ->Unit(benchmark::kMillisecond);
 

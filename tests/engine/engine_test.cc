@@ -185,7 +185,9 @@ TEST_F(EngineTest, BatchedRequestsMatchEachAloneEvenUnderPreemption) {
     const LoadSnapshot load = engine->Load();
     RecordProperty(tight ? "preemptions_tight" : "preemptions_roomy",
                    std::to_string(load.preemptions));
-    if (tight) EXPECT_GT(load.preemptions, 0) << "the tight pools must force preemption";
+    if (tight) {
+      EXPECT_GT(load.preemptions, 0) << "the tight pools must force preemption";
+    }
     for (const PoolUsage& pool : load.pools) EXPECT_EQ(pool.used, 0) << pool.name;
   }
 }
