@@ -445,6 +445,7 @@ void Engine::Publish(double step_seconds, int64_t step_tokens, int64_t step_gene
   snapshot_ = totals_;
   snapshot_.running = scheduler_.num_running();
   snapshot_.waiting = scheduler_.num_waiting();
+  snapshot_.preempted = scheduler_.num_preempted();
   snapshot_.preemptions = scheduler_.preemptions();
   snapshot_.pools = caches_->Usage();
   snapshot_.tokens_per_second = recent / kRateWindowSeconds;

@@ -143,6 +143,12 @@ std::unique_ptr<RequestState> Scheduler::Remove(const std::string& id) {
   return take(waiting_);
 }
 
+int Scheduler::num_preempted() const {
+  return static_cast<int>(std::count_if(waiting_.begin(), waiting_.end(), [](const auto& request) {
+    return request->preemptions > 0;
+  }));
+}
+
 std::vector<std::unique_ptr<RequestState>> Scheduler::TakeAll() {
   std::vector<std::unique_ptr<RequestState>> all;
   for (auto& request : running_) all.push_back(std::move(request));

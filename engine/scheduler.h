@@ -52,6 +52,8 @@ class Scheduler {
   int num_running() const { return static_cast<int>(running_.size()); }
   int num_waiting() const { return static_cast<int>(waiting_.size()); }
   int64_t preemptions() const { return preemptions_; }
+  // Queued requests that were running once and wait to be recomputed.
+  int num_preempted() const;
 
  private:
   // Gives every sample that will run a cache; false (and nothing held) when they do not fit.

@@ -16,6 +16,7 @@
 #include "engine/tokenizer/tokenizer.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/test_util.h"
 
 namespace rattn::engine {
 namespace {
@@ -280,7 +281,7 @@ TEST(BpeTokenizerTest, RandomTextMergesAsTheTextbookProcedure) {
       const Ids ids = TextbookMerge(piece);
       expected.insert(expected.end(), ids.begin(), ids.end());
     }
-    EXPECT_EQ(Encode(*tokenizer, text), expected) << testing::PrintToString(text);
+    EXPECT_EQ(Encode(*tokenizer, text), expected) << ::testing::PrintToString(text);
   }
 }
 
@@ -420,16 +421,9 @@ TEST(BpeTokenizerTest, AcceptsAnEmptyNormalizerSequence) {
   EXPECT_EQ(Encode(*tokenizer, " the"), (Ids{258}));
 }
 
-std::string ScratchDir(const std::string& name) {
-  const std::string dir =
-      ::testing::TempDir() + "rattn_bpe_" + name + "_" + std::to_string(::getpid());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
 TEST(BpeTokenizerTest, LoadTokenizerPrefersTokenizerJsonAndReadsItsConfig) {
-  const std::string dir = ScratchDir("load");
+  rattn::testing::ScratchDir scratch("load");
+  const std::string dir = scratch.path();
   std::ofstream(dir + "/tokenizer.json") << Gpt2Json().dump();
   std::ofstream(dir + "/tokenizer.model") << "not read: tokenizer.json comes first";
   std::ofstream(dir + "/tokenizer_config.json")
@@ -444,7 +438,8 @@ TEST(BpeTokenizerTest, LoadTokenizerPrefersTokenizerJsonAndReadsItsConfig) {
 }
 
 TEST(BpeTokenizerTest, LoadTokenizerRefusesIdsBeyondTheModelsVocabulary) {
-  const std::string dir = ScratchDir("vocab");
+  rattn::testing::ScratchDir scratch("vocab");
+  const std::string dir = scratch.path();
   std::ofstream(dir + "/tokenizer.json") << Gpt2Json().dump();
   auto tokenizer = LoadTokenizer(dir, 302);
   ASSERT_FALSE(tokenizer.ok());
@@ -457,7 +452,8 @@ TEST(BpeTokenizerTest, LoadTokenizerRefusesIdsBeyondTheModelsVocabulary) {
 }
 
 TEST(BpeTokenizerTest, LoadTokenizerRefusesAnUnknownSpecialTokenInTheConfig) {
-  const std::string dir = ScratchDir("config");
+  rattn::testing::ScratchDir scratch("config");
+  const std::string dir = scratch.path();
   std::ofstream(dir + "/tokenizer.json") << Gpt2Json().dump();
   std::ofstream(dir + "/tokenizer_config.json") << R"({"eos_token": "</s>"})";
   auto tokenizer = LoadTokenizer(dir, 1000);

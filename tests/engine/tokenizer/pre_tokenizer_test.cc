@@ -101,19 +101,19 @@ std::vector<std::string> Split(const std::string& text, SplitPattern pattern) {
 
 TEST(PreTokenizerTest, Gpt2SplitsAsItsRegex) {
   for (const SplitCase& c : kCases) {
-    EXPECT_EQ(Split(c.text, SplitPattern::kGpt2), c.gpt2) << testing::PrintToString(c.text);
+    EXPECT_EQ(Split(c.text, SplitPattern::kGpt2), c.gpt2) << ::testing::PrintToString(c.text);
   }
 }
 
 TEST(PreTokenizerTest, Llama3SplitsAsItsRegex) {
   for (const SplitCase& c : kCases) {
-    EXPECT_EQ(Split(c.text, SplitPattern::kLlama3), c.llama3) << testing::PrintToString(c.text);
+    EXPECT_EQ(Split(c.text, SplitPattern::kLlama3), c.llama3) << ::testing::PrintToString(c.text);
   }
 }
 
 TEST(PreTokenizerTest, Qwen2SplitsAsItsRegex) {
   for (const SplitCase& c : kCases) {
-    EXPECT_EQ(Split(c.text, SplitPattern::kQwen2), c.qwen2) << testing::PrintToString(c.text);
+    EXPECT_EQ(Split(c.text, SplitPattern::kQwen2), c.qwen2) << ::testing::PrintToString(c.text);
   }
 }
 

@@ -23,6 +23,7 @@
 #include "engine/tokenizer/tokenizer.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/test_util.h"
 
 namespace rattn::engine {
 namespace {
@@ -107,7 +108,7 @@ TEST_F(SentencePieceTokenizerTest, DropsTheLeadingSpaceWhereTheLibraryDoes) {
   ASSERT_GE(reference_["sequences"].size(), 10u);
   for (const json& sequence : reference_["sequences"]) {
     const std::vector<int32_t> ids = sequence["ids"].get<std::vector<int32_t>>();
-    EXPECT_EQ(Stream(ids), sequence["decoded"].get<std::string>()) << testing::PrintToString(ids);
+    EXPECT_EQ(Stream(ids), sequence["decoded"].get<std::string>()) << ::testing::PrintToString(ids);
   }
 }
 
@@ -138,17 +139,9 @@ TEST_F(SentencePieceTokenizerTest, RefusesTextThatIsNotUtf8) {
   EXPECT_NE(ids.status().message().find("byte 3"), absl::string_view::npos) << ids.status();
 }
 
-// A fresh directory under the test's temporary directory.
-std::string ScratchDir(const std::string& name) {
-  const std::string dir =
-      ::testing::TempDir() + "rattn_sentencepiece_" + name + "_" + std::to_string(::getpid());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
 TEST_F(SentencePieceTokenizerTest, LoadTokenizerPicksTokenizerModelAndChecksTheVocabSize) {
-  const std::string dir = ScratchDir("load");
+  rattn::testing::ScratchDir scratch("load");
+  const std::string dir = scratch.path();
   std::filesystem::copy_file(ReferenceDir() + "/tokenizer.model", dir + "/tokenizer.model");
   auto tokenizer = LoadTokenizer(dir, 400);
   ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
@@ -164,7 +157,8 @@ TEST_F(SentencePieceTokenizerTest, LoadTokenizerPicksTokenizerModelAndChecksTheV
 }
 
 TEST(SentencePieceTokenizerLoadTest, RefusesAFileThatIsNotAModel) {
-  const std::string dir = ScratchDir("garbage");
+  rattn::testing::ScratchDir scratch("garbage");
+  const std::string dir = scratch.path();
   std::ofstream(dir + "/tokenizer.model") << "this is not a protobuf";
   auto tokenizer = SentencePieceTokenizer::Load(dir + "/tokenizer.model");
   ASSERT_FALSE(tokenizer.ok());

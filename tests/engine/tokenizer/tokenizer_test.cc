@@ -10,20 +10,14 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "tests/test_util.h"
 
 namespace rattn::engine {
 namespace {
 
-std::string ScratchDir(const std::string& name) {
-  const std::string dir =
-      ::testing::TempDir() + "rattn_tokenizer_" + name + "_" + std::to_string(::getpid());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
 TEST(LoadTokenizerTest, FallsBackToBytesWithoutATokenizerFile) {
-  const std::string dir = ScratchDir("bytes");
+  rattn::testing::ScratchDir scratch("bytes");
+  const std::string dir = scratch.path();
   auto tokenizer = LoadTokenizer(dir, 260);
   ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
   EXPECT_EQ((*tokenizer)->kind(), "byte");
@@ -33,7 +27,8 @@ TEST(LoadTokenizerTest, FallsBackToBytesWithoutATokenizerFile) {
 }
 
 TEST(LoadTokenizerTest, RefusesAVocabularyTooSmallForBytes) {
-  const std::string dir = ScratchDir("small");
+  rattn::testing::ScratchDir scratch("small");
+  const std::string dir = scratch.path();
   auto tokenizer = LoadTokenizer(dir, 100);
   ASSERT_FALSE(tokenizer.ok());
   EXPECT_EQ(tokenizer.status().code(), absl::StatusCode::kNotFound);
@@ -44,7 +39,8 @@ TEST(LoadTokenizerTest, RefusesAVocabularyTooSmallForBytes) {
 }
 
 TEST(LoadTokenizerTest, RefusesATokenizerFileThatIsNotOne) {
-  const std::string dir = ScratchDir("garbage");
+  rattn::testing::ScratchDir scratch("garbage");
+  const std::string dir = scratch.path();
   std::ofstream(dir + "/tokenizer.json") << "{\"model\": {\"type\": \"Unigram\"}}";
   auto tokenizer = LoadTokenizer(dir, 1000);
   ASSERT_FALSE(tokenizer.ok());

@@ -41,8 +41,8 @@ TEST(Utf8Test, GroupsIllFormedBytesIntoMaximalSubparts) {
            {"\x80", 1},              // a lone continuation byte
            {"\xFF", 1}}) {
     const Utf8Unit unit = ScanUtf8(c.bytes);
-    EXPECT_EQ(unit.kind, Utf8Unit::Kind::kInvalid) << testing::PrintToString(c.bytes);
-    EXPECT_EQ(unit.length, c.length) << testing::PrintToString(c.bytes);
+    EXPECT_EQ(unit.kind, Utf8Unit::Kind::kInvalid) << ::testing::PrintToString(c.bytes);
+    EXPECT_EQ(unit.length, c.length) << ::testing::PrintToString(c.bytes);
   }
 }
 
