@@ -97,6 +97,7 @@ struct EngineOptions {
 struct LoadSnapshot {
   int running = 0;          // requests with caches
   int waiting = 0;          // requests queued, including preempted ones
+  int preempted = 0;        // of the waiting, those preempted and waiting to be recomputed
   int64_t preemptions = 0;  // since start
   std::vector<PoolUsage> pools;
   double tokens_per_second = 0;  // generated tokens over the last few seconds
