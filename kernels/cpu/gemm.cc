@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "kernels/cpu/small_batch_gemm.h"
+
 namespace rattn::kernels::cpu {
 namespace {
 
@@ -16,13 +18,12 @@ constexpr long kMinParallelWork = 1l << 18;
 void MatMulSlice(const float* x, const float* w, int rows, int in, int out, int first, int count,
                  float* y, float beta) {
   if (count <= 0) return;
-  const float* w_slice = w + static_cast<long>(first) * in;
-  if (rows == 1) {
-    // One row: a matrix-vector product avoids GEMM's packing.
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, count, in, 1.0f, w_slice, in, x, 1, beta, y + first,
-                1);
+  if (rows <= kSmallBatchMaxRows) {
+    // Decode-sized: stream the weights once instead of packing them.
+    SmallBatchMatMul(x, w, rows, in, out, first, count, y, beta);
     return;
   }
+  const float* w_slice = w + static_cast<long>(first) * in;
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, count, in, 1.0f, x, in, w_slice, in,
               beta, y + first, out);
 }
@@ -38,7 +39,8 @@ void MatMulTransposedWeights(const float* x, const float* w, int rows, int in, i
     return;
   }
   const int slices = threads;
-  const int per_slice = (out / slices + kColumnAlignment - 1) / kColumnAlignment * kColumnAlignment;
+  const int per_slice = ((out + slices - 1) / slices + kColumnAlignment - 1) / kColumnAlignment *
+                        kColumnAlignment;
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
   for (int s = 0; s < slices; ++s) {
     const int first = s * per_slice;
