@@ -38,8 +38,8 @@ void GemmPeak(benchmark::State& state) {
   std::vector<float> a(size_t{n} * n, 0.5f), b(size_t{n} * n, 0.25f), c(size_t{n} * n);
   kernels::cpu::UseCallerThreadsForBlas();
   for (auto _ : state) {
-    kernels::cpu::MatMulTransposedWeights(a.data(), b.data(), n, n, n, c.data(), 0.0f,
-                                          omp_get_max_threads());
+    kernels::cpu::MatMulTransposedWeights(a.data(), kernels::cpu::WeightMatrix::Float(b.data()), n,
+                                          n, n, c.data(), 0.0f, omp_get_max_threads());
     benchmark::DoNotOptimize(c.data());
   }
   state.counters["GFLOP/s"] =

@@ -43,12 +43,13 @@ absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const model::Chec
     return absl::InvalidArgumentError("cpu backend: num_threads must be >= 0");
   }
   auto start = std::chrono::steady_clock::now();
-  RATTN_ASSIGN_OR_RETURN(CpuWeights weights, CpuWeights::Load(checkpoint));
+  RATTN_ASSIGN_OR_RETURN(CpuWeights weights,
+                         CpuWeights::Load(checkpoint, options.weight_precision));
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const model::ModelConfig& config = checkpoint.config();
   std::unique_ptr<CpuBackend> backend(new CpuBackend(config, std::move(weights), options));
   RATTN_LOG(INFO) << "cpu backend: " << config.NumParameters() / 1e6 << "M parameters ("
-                  << config.NumParameters() * sizeof(float) / (1 << 20) << " MiB fp32) from "
+                  << backend->weights_.TotalBytes() / (1 << 20) << " MiB) from "
                   << checkpoint.directory() << " in " << seconds << " s; " << backend->num_threads_
                   << " threads";
   return backend;
@@ -72,8 +73,8 @@ absl::Status CpuBackend::Forward(std::span<const SequenceChunk> chunks,
   float* x = Ensure(hidden_, rows_.size() * hidden);
   for (size_t c = 0, r = 0; c < chunks.size(); ++c) {
     for (int32_t token : chunks[c].tokens) {
-      std::memcpy(x + r++ * hidden, weights_.embed.data() + static_cast<int64_t>(token) * hidden,
-                  sizeof(float) * hidden);
+      kc::WeightsToFloat(weights_.embed.view(), static_cast<int64_t>(token) * hidden, hidden,
+                         x + r++ * hidden);
     }
   }
   const size_t step_floats = rows_.size() * config_.num_layers * config_.kv_width();
@@ -180,7 +181,7 @@ void CpuBackend::RunLayer(int layer, std::span<const SequenceChunk> chunks) {
   float* phi_q = rla ? Ensure(phi_q_, static_cast<size_t>(n) * nh * 2 * d) : nullptr;
 
   kc::RmsNormRows(x, w.input_norm.data(), n, hidden, eps, normed);
-  kc::MatMulTransposedWeights(normed, w.qkv.data(), n, hidden, qkv_width, qkv, 0.0f, num_threads_);
+  kc::MatMulTransposedWeights(normed, w.qkv.view(), n, hidden, qkv_width, qkv, 0.0f, num_threads_);
 
   // New rows stay in the step's buffers; caches are read for earlier positions only.
   float* step_keys = step_keys_.data() + static_cast<int64_t>(layer) * n * kv_width;
@@ -212,15 +213,15 @@ void CpuBackend::RunLayer(int layer, std::span<const SequenceChunk> chunks) {
   SoftmaxAttention(layer);
   if (rla) ResidualLinearAttention(layer, chunks);
 
-  kc::MatMulTransposedWeights(attention_.data(), w.o.data(), n, q_width, hidden, x, 1.0f,
+  kc::MatMulTransposedWeights(attention_.data(), w.o.view(), n, q_width, hidden, x, 1.0f,
                               num_threads_);
   kc::RmsNormRows(x, w.post_norm.data(), n, hidden, eps, normed);
   float* mlp = Ensure(mlp_, static_cast<size_t>(n) * 2 * inter);
   float* activation = Ensure(activation_, static_cast<size_t>(n) * inter);
-  kc::MatMulTransposedWeights(normed, w.gate_up.data(), n, hidden, 2 * inter, mlp, 0.0f,
+  kc::MatMulTransposedWeights(normed, w.gate_up.view(), n, hidden, 2 * inter, mlp, 0.0f,
                               num_threads_);
   kc::SiluMulRows(mlp, n, inter, activation);
-  kc::MatMulTransposedWeights(activation, w.down.data(), n, inter, hidden, x, 1.0f, num_threads_);
+  kc::MatMulTransposedWeights(activation, w.down.view(), n, inter, hidden, x, 1.0f, num_threads_);
 }
 
 void CpuBackend::SoftmaxAttention(int layer) {
@@ -352,7 +353,7 @@ void CpuBackend::ComputeLogits(std::span<const SequenceChunk> chunks, std::vecto
                     normed + static_cast<int64_t>(i) * hidden);
   }
   logits->resize(static_cast<size_t>(count) * config_.vocab_size);
-  kc::MatMulTransposedWeights(normed, weights_.output_projection(), count, hidden,
+  kc::MatMulTransposedWeights(normed, weights_.output_projection().view(), count, hidden,
                               config_.vocab_size, logits->data(), 0.0f, num_threads_);
 }
 

@@ -18,6 +18,9 @@ namespace rattn::cpu {
 struct CpuBackendOptions {
   // Threads for GEMMs and attention; 0 uses every core.
   int num_threads = 0;
+  // kAsStored keeps bf16/f16 checkpoints' matrices in 16 bits: half the memory, and half the
+  // bytes each decode step streams, with the same results.
+  WeightPrecision weight_precision = WeightPrecision::kAsStored;
 };
 
 class CpuBackend : public engine::Backend {
@@ -28,6 +31,8 @@ class CpuBackend : public engine::Backend {
 
   absl::string_view name() const override { return "cpu"; }
   const model::ModelConfig& config() const override { return config_; }
+  // Bytes of weights every step reads whole (the embedding table excepted).
+  int64_t streamed_weight_bytes() const { return weights_.StreamedBytes(); }
 
   absl::Status Forward(std::span<const engine::SequenceChunk> chunks,
                        std::vector<float>* logits) override;

@@ -86,14 +86,6 @@ DecodeSetup& PrefilledSetup(Mix mix, int context, int batch_limit, int64_t max_l
   return setup;
 }
 
-// Floats of weights one step reads: everything but the embedding table (one row per token),
-// counting a tied lm_head once.
-double WeightBytesPerStep(const model::ModelConfig& c) {
-  double params = static_cast<double>(c.NumParameters());
-  if (!c.tie_word_embeddings) params -= static_cast<double>(c.vocab_size) * c.hidden_size;
-  return params * sizeof(float);
-}
-
 // Cache bytes one decode row reads at `context` (keys and values), plus rla state read+write.
 double CacheBytesPerRow(const model::ModelConfig& c, int64_t context) {
   double bytes = 0;
@@ -168,8 +160,8 @@ void BM_Decode(benchmark::State& state) {
   }
   state.counters["tokens/s"] =
       benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
-  const double bytes =
-      WeightBytesPerStep(backend.config()) + batch * CacheBytesPerRow(backend.config(), context);
+  const double bytes = static_cast<double>(backend.streamed_weight_bytes()) +
+                       batch * CacheBytesPerRow(backend.config(), context);
   state.counters["GB/s"] =
       benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(bench::MixLabel(mix));

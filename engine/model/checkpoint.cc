@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -12,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "engine/util/float16.h"
 #include "engine/util/logging.h"
 #include "engine/util/status_macros.h"
 
@@ -191,6 +193,34 @@ absl::Status Checkpoint::ReadFloat(absl::string_view name, std::span<float> out)
     if (!std::isfinite(out[i])) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, ": tensor '", name, "' holds ", out[i], " at element ", i));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Checkpoint::ReadBits16(absl::string_view name, std::span<uint16_t> out) const {
+  auto it = tensors_.find(name);
+  if (it == tensors_.end()) {
+    return absl::NotFoundError(absl::StrCat(directory_, ": no tensor '", name, "'"));
+  }
+  const TensorInfo& tensor = *it->second.tensor;
+  const std::string& path = it->second.file->path();
+  if (tensor.dtype != DType::kBF16 && tensor.dtype != DType::kF16) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": tensor '", name, "' is ", DTypeName(tensor.dtype), ", not 16-bit"));
+  }
+  if (out.size() != static_cast<size_t>(tensor.num_elements())) {
+    return absl::InternalError(absl::StrCat("tensor '", name, "' has ", tensor.num_elements(),
+                                            " elements, output holds ", out.size()));
+  }
+  std::memcpy(out.data(), tensor.data.data(), out.size() * sizeof(uint16_t));
+  // An all-ones exponent is an infinity or a NaN in both formats.
+  const uint16_t exponent = tensor.dtype == DType::kBF16 ? 0x7f80 : 0x7c00;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if ((out[i] & exponent) == exponent) {
+      const float value = tensor.dtype == DType::kBF16 ? Bf16ToFloat(out[i]) : F16ToFloat(out[i]);
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": tensor '", name, "' holds ", value, " at element ", i));
     }
   }
   return absl::OkStatus();

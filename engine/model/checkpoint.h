@@ -53,6 +53,10 @@ class Checkpoint {
   // the file, the tensor and the index of the first bad element.
   absl::Status ReadFloat(absl::string_view name, std::span<float> out) const;
 
+  // Copies a F16 or BF16 tensor's bit patterns into `out` unconverted, refusing NaN or infinite
+  // values the same way. FAILED_PRECONDITION for a tensor of another dtype.
+  absl::Status ReadBits16(absl::string_view name, std::span<uint16_t> out) const;
+
  private:
   Checkpoint() = default;
 

@@ -2,8 +2,10 @@
 #include "kernels/cpu/small_batch_gemm.h"
 
 #include <cstdint>
+#include <vector>
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define RATTN_SMALL_BATCH_AVX2 1
 #include <immintrin.h>
 #endif
 
@@ -24,7 +26,21 @@ float Dot(const float* a, const float* b, int n) {
 
 void Store(float* y, float value, float beta) { *y = beta == 0.0f ? value : value + beta * *y; }
 
-#if defined(__AVX2__) && defined(__FMA__)
+// Columns [o, end) one weight row at a time, the row converted to fp32 first.
+void RowByRow(const float* x, WeightMatrix w, int rows, int in, int out, int o, int end, float* y,
+              float beta) {
+  thread_local std::vector<float> row;
+  row.resize(in);
+  for (; o < end; ++o) {
+    WeightsToFloat(w, static_cast<int64_t>(o) * in, in, row.data());
+    for (int m = 0; m < rows; ++m) {
+      Store(y + static_cast<int64_t>(m) * out + o,
+            Dot(x + static_cast<int64_t>(m) * in, row.data(), in), beta);
+    }
+  }
+}
+
+#if RATTN_SMALL_BATCH_AVX2
 float HorizontalSum(__m256 v) {
   __m128 low = _mm256_castps256_ps128(v);
   __m128 high = _mm256_extractf128_ps(v, 1);
@@ -34,55 +50,102 @@ float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(low);
 }
 
-// Computes a tile of R activation rows (1 or 2) by kColumnTile weight rows.
-template <int R>
-void Tile(const float* x, const float* w, int in, int out, int m, int o, float* y, float beta) {
+// Eight weights from element `index` of a weight row, as fp32.
+template <WeightType T>
+__m256 Load8(const void* row, int64_t index) {
+  if constexpr (T == WeightType::kF32) {
+    return _mm256_loadu_ps(static_cast<const float*>(row) + index);
+  } else {
+    const __m128i bits = _mm_loadu_si128(
+        reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(row) + index));
+    if constexpr (T == WeightType::kBF16) {
+      return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(bits), 16));
+    } else {
+      return _mm256_cvtph_ps(bits);
+    }
+  }
+}
+
+// A tile of R activation rows (1 or 2) by kColumnTile weight rows, over the first `vector_end`
+// inputs (a multiple of 8); the rest of each dot product is added by the caller.
+template <WeightType T, int R>
+void Tile(const float* x, const void* w, int in, int vector_end, int m, int o,
+          float (&sums)[kRowTile][kColumnTile]) {
   __m256 acc[R][kColumnTile];
   for (int r = 0; r < R; ++r) {
     for (int c = 0; c < kColumnTile; ++c) acc[r][c] = _mm256_setzero_ps();
   }
-  const float* w_rows[kColumnTile];
-  for (int c = 0; c < kColumnTile; ++c) w_rows[c] = w + static_cast<int64_t>(o + c) * in;
-  const int vector_end = in - in % 8;
+  const int element_bytes = WeightBytes(T);
+  const char* rows[kColumnTile];
+  for (int c = 0; c < kColumnTile; ++c) {
+    rows[c] = static_cast<const char*>(w) + static_cast<int64_t>(o + c) * in * element_bytes;
+  }
   for (int i = 0; i < vector_end; i += 8) {
     __m256 wv[kColumnTile];
-    for (int c = 0; c < kColumnTile; ++c) wv[c] = _mm256_loadu_ps(w_rows[c] + i);
+    for (int c = 0; c < kColumnTile; ++c) wv[c] = Load8<T>(rows[c], i);
     for (int r = 0; r < R; ++r) {
       const __m256 xv = _mm256_loadu_ps(x + static_cast<int64_t>(m + r) * in + i);
       for (int c = 0; c < kColumnTile; ++c) acc[r][c] = _mm256_fmadd_ps(xv, wv[c], acc[r][c]);
     }
   }
   for (int r = 0; r < R; ++r) {
-    const float* x_row = x + static_cast<int64_t>(m + r) * in;
-    for (int c = 0; c < kColumnTile; ++c) {
-      float value = HorizontalSum(acc[r][c]);
-      for (int i = vector_end; i < in; ++i) value += x_row[i] * w_rows[c][i];
-      Store(y + static_cast<int64_t>(m + r) * out + o + c, value, beta);
+    for (int c = 0; c < kColumnTile; ++c) sums[r][c] = HorizontalSum(acc[r][c]);
+  }
+}
+
+template <WeightType T>
+void Tiled(const float* x, WeightMatrix w, int rows, int in, int out, int first, int end, float* y,
+           float beta) {
+  const int vector_end = in - in % 8;
+  std::vector<float> tail(static_cast<size_t>(kColumnTile) * (in - vector_end));
+  int o = first;
+  for (; o + kColumnTile <= end; o += kColumnTile) {
+    // The inputs past the last multiple of 8, for these columns, converted once.
+    for (int c = 0; c < kColumnTile && vector_end < in; ++c) {
+      WeightsToFloat(w, static_cast<int64_t>(o + c) * in + vector_end, in - vector_end,
+                     tail.data() + c * (in - vector_end));
+    }
+    float sums[kRowTile][kColumnTile];
+    for (int m = 0; m < rows;) {
+      const int r_count = rows - m >= kRowTile ? kRowTile : 1;
+      if (r_count == kRowTile) {
+        Tile<T, kRowTile>(x, w.data, in, vector_end, m, o, sums);
+      } else {
+        Tile<T, 1>(x, w.data, in, vector_end, m, o, sums);
+      }
+      for (int r = 0; r < r_count; ++r) {
+        const float* x_row = x + static_cast<int64_t>(m + r) * in;
+        for (int c = 0; c < kColumnTile; ++c) {
+          float value = sums[r][c];
+          for (int i = vector_end; i < in; ++i) {
+            value += x_row[i] * tail[c * (in - vector_end) + (i - vector_end)];
+          }
+          Store(y + static_cast<int64_t>(m + r) * out + o + c, value, beta);
+        }
+      }
+      m += r_count;
     }
   }
+  RowByRow(x, w, rows, in, out, o, end, y, beta);
 }
 #endif
 
 }  // namespace
 
-void SmallBatchMatMul(const float* x, const float* w, int rows, int in, int out, int first,
+void SmallBatchMatMul(const float* x, WeightMatrix w, int rows, int in, int out, int first,
                       int count, float* y, float beta) {
-  int o = first;
   const int end = first + count;
-#if defined(__AVX2__) && defined(__FMA__)
-  for (; o + kColumnTile <= end; o += kColumnTile) {
-    int m = 0;
-    for (; m + kRowTile <= rows; m += kRowTile) Tile<kRowTile>(x, w, in, out, m, o, y, beta);
-    for (; m < rows; ++m) Tile<1>(x, w, in, out, m, o, y, beta);
+#if RATTN_SMALL_BATCH_AVX2
+  switch (w.type) {
+    case WeightType::kF32:
+      return Tiled<WeightType::kF32>(x, w, rows, in, out, first, end, y, beta);
+    case WeightType::kBF16:
+      return Tiled<WeightType::kBF16>(x, w, rows, in, out, first, end, y, beta);
+    case WeightType::kF16:
+      return Tiled<WeightType::kF16>(x, w, rows, in, out, first, end, y, beta);
   }
 #endif
-  for (; o < end; ++o) {
-    const float* w_row = w + static_cast<int64_t>(o) * in;
-    for (int m = 0; m < rows; ++m) {
-      Store(y + static_cast<int64_t>(m) * out + o, Dot(x + static_cast<int64_t>(m) * in, w_row, in),
-            beta);
-    }
-  }
+  RowByRow(x, w, rows, in, out, first, end, y, beta);
 }
 
 }  // namespace rattn::kernels::cpu

@@ -147,3 +147,35 @@ TEST_F(BatchedDecodeTest, RefusesBadChunks) {
 
 }  // namespace
 }  // namespace rattn
+
+namespace rattn {
+namespace {
+
+// Keeping a bf16 checkpoint's matrices in 16 bits computes what converting them at load does.
+TEST(WeightPrecisionTest, SixteenBitStorageMatchesFloat32) {
+  model::ModelConfig config = testing::SmallConfig("rfsr", 5);
+  testing::ScratchDir dir("checkpoint");
+  ASSERT_TRUE(
+      model::WriteRandomCheckpoint(config, {.seed = 2, .dtype = model::DType::kBF16}, dir.path())
+          .ok());
+  auto checkpoint = model::Checkpoint::Open(dir.path());
+  ASSERT_TRUE(checkpoint.ok());
+  auto as_stored = cpu::CpuBackend::Create(**checkpoint, {});
+  auto as_float =
+      cpu::CpuBackend::Create(**checkpoint, {.weight_precision = cpu::WeightPrecision::kFloat32});
+  ASSERT_TRUE(as_stored.ok() && as_float.ok());
+  EXPECT_LT((*as_stored)->streamed_weight_bytes() * 3, (*as_float)->streamed_weight_bytes() * 2)
+      << "16-bit storage streams about half the bytes";
+  std::vector<int32_t> tokens = testing::RandomTokens(30, config.vocab_size, 4);
+  std::vector<float> a = testing::WholeSequenceLogits(**as_stored, tokens);
+  std::vector<float> b = testing::WholeSequenceLogits(**as_float, tokens);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    EXPECT_LE(testing::RowRelativeError(a.data() + t * config.vocab_size,
+                                        b.data() + t * config.vocab_size, config.vocab_size),
+              1e-5);
+  }
+}
+
+}  // namespace
+}  // namespace rattn

@@ -3,9 +3,11 @@
 // thread and several.
 #include "kernels/cpu/gemm.h"
 
+#include <bit>
 #include <random>
 #include <vector>
 
+#include "engine/util/float16.h"
 #include "gtest/gtest.h"
 #include "kernels/cpu/small_batch_gemm.h"
 
@@ -31,13 +33,47 @@ TEST(GemmTest, MatchesADirectSumForEveryRowCount) {
               want[m * out + o] = static_cast<float>(sum);
             }
           }
-          MatMulTransposedWeights(x.data(), w.data(), rows, in, out, y.data(), beta, threads);
+          MatMulTransposedWeights(x.data(), WeightMatrix::Float(w.data()), rows, in, out, y.data(),
+                                  beta, threads);
           for (int k = 0; k < rows * out; ++k) {
             ASSERT_NEAR(y[k], want[k], 1e-4 * (1 + std::abs(want[k])))
                 << "rows " << rows << " in " << in << " out " << out << " beta " << beta
                 << " threads " << threads << " element " << k;
           }
         }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace rattn::kernels::cpu
+
+namespace rattn::kernels::cpu {
+namespace {
+
+// 16-bit weights give the product of their fp32 values, on both paths (few rows and many).
+TEST(GemmTest, SixteenBitWeightsMatchTheirFloatValues) {
+  std::mt19937 random(8);
+  std::normal_distribution<float> normal;
+  const int in = 37, out = 45;
+  for (WeightType type : {WeightType::kBF16, WeightType::kF16}) {
+    std::vector<uint16_t> bits(in * out);
+    for (uint16_t& b : bits) {
+      float v = normal(random);
+      b = type == WeightType::kBF16 ? FloatToBf16(v) : FloatToF16(v);
+    }
+    std::vector<float> as_float(in * out);
+    WeightsToFloat({bits.data(), type}, 0, in * out, as_float.data());
+    for (int rows : {1, 5, kSmallBatchMaxRows + 3}) {
+      std::vector<float> x(rows * in), y(rows * out), want(rows * out);
+      for (float& v : x) v = normal(random);
+      MatMulTransposedWeights(x.data(), WeightMatrix::Float(as_float.data()), rows, in, out,
+                              want.data());
+      MatMulTransposedWeights(x.data(), {bits.data(), type}, rows, in, out, y.data(), 0.0f, 2);
+      for (int k = 0; k < rows * out; ++k) {
+        ASSERT_NEAR(y[k], want[k], 1e-5 * (1 + std::abs(want[k])))
+            << "type " << static_cast<int>(type) << " rows " << rows << " element " << k;
       }
     }
   }
