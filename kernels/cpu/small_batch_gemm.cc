@@ -97,28 +97,49 @@ template <WeightType T>
 void Tiled(const float* x, WeightMatrix w, int rows, int in, int out, int first, int end, float* y,
            float beta) {
   const int vector_end = in - in % 8;
-  std::vector<float> tail(static_cast<size_t>(kColumnTile) * (in - vector_end));
+  const int tail_width = in - vector_end;
+  // With several activation-row tiles, 16-bit weight rows are converted once into this buffer
+  // (kColumnTile rows, which stay in L1 or L2) instead of once per tile.
+  const bool convert_once = T != WeightType::kF32 && rows > kRowTile;
+  thread_local std::vector<float> converted;
+  thread_local std::vector<float> tail;
+  if (convert_once) converted.resize(static_cast<size_t>(kColumnTile) * in);
+  tail.resize(static_cast<size_t>(kColumnTile) * tail_width);
   int o = first;
   for (; o + kColumnTile <= end; o += kColumnTile) {
-    // The inputs past the last multiple of 8, for these columns, converted once.
-    for (int c = 0; c < kColumnTile && vector_end < in; ++c) {
-      WeightsToFloat(w, static_cast<int64_t>(o + c) * in + vector_end, in - vector_end,
-                     tail.data() + c * (in - vector_end));
+    for (int c = 0; c < kColumnTile && tail_width > 0; ++c) {
+      WeightsToFloat(w, static_cast<int64_t>(o + c) * in + vector_end, tail_width,
+                     tail.data() + c * tail_width);
+    }
+    // The kernel reads rows o .. o + kColumnTile - 1 of `source`, starting at row `source_row`.
+    const void* source = w.data;
+    int source_row = o;
+    if (convert_once) {
+      WeightsToFloat(w, static_cast<int64_t>(o) * in, static_cast<int64_t>(kColumnTile) * in,
+                     converted.data());
+      source = converted.data();
+      source_row = 0;
     }
     float sums[kRowTile][kColumnTile];
     for (int m = 0; m < rows;) {
       const int r_count = rows - m >= kRowTile ? kRowTile : 1;
-      if (r_count == kRowTile) {
-        Tile<T, kRowTile>(x, w.data, in, vector_end, m, o, sums);
+      if (convert_once) {
+        if (r_count == kRowTile) {
+          Tile<WeightType::kF32, kRowTile>(x, source, in, vector_end, m, source_row, sums);
+        } else {
+          Tile<WeightType::kF32, 1>(x, source, in, vector_end, m, source_row, sums);
+        }
+      } else if (r_count == kRowTile) {
+        Tile<T, kRowTile>(x, source, in, vector_end, m, source_row, sums);
       } else {
-        Tile<T, 1>(x, w.data, in, vector_end, m, o, sums);
+        Tile<T, 1>(x, source, in, vector_end, m, source_row, sums);
       }
       for (int r = 0; r < r_count; ++r) {
         const float* x_row = x + static_cast<int64_t>(m + r) * in;
         for (int c = 0; c < kColumnTile; ++c) {
           float value = sums[r][c];
           for (int i = vector_end; i < in; ++i) {
-            value += x_row[i] * tail[c * (in - vector_end) + (i - vector_end)];
+            value += x_row[i] * tail[c * tail_width + (i - vector_end)];
           }
           Store(y + static_cast<int64_t>(m + r) * out + o + c, value, beta);
         }
