@@ -291,9 +291,7 @@ void Engine::Step() {
   for (const PlannedChunk& c : plan) {
     RequestState& r = *c.request;
     Sample& s = *c.sample;
-    if (touched.empty() || touched.back() != &r) {
-      if (std::find(touched.begin(), touched.end(), &r) == touched.end()) touched.push_back(&r);
-    }
+    if (std::find(touched.begin(), touched.end(), &r) == touched.end()) touched.push_back(&r);
     const size_t rows = c.logits == LogitsMode::kAll    ? c.count
                         : c.logits == LogitsMode::kLast ? 1
                                                         : 0;
@@ -317,13 +315,19 @@ void Engine::Step() {
         // global blocks, and all draw their first token from the same logits.
         for (size_t i = 1; i < r.samples.size(); ++i) {
           Sample& child = r.samples[i];
-          absl::Status copied = caches_->CopyInto(*s.cache, *child.cache);
-          if (!copied.ok()) RATTN_LOG(ERROR) << "fork failed: " << copied;
           child.tokens = s.tokens;
+          // Cannot fail: the child's blocks and slot were set aside at admission.
+          if (absl::Status copied = caches_->CopyInto(*s.cache, *child.cache); !copied.ok()) {
+            RATTN_LOG(ERROR) << "request " << r.request.id << ": fork failed: " << copied;
+            FinishSample(r, child, FinishReason::kError, /*cut_by_stop=*/false);
+          }
         }
         r.forked = true;
-        for (Sample& sample : r.samples) SampleNext(r, sample, last);
-        generated += static_cast<int64_t>(r.samples.size());
+        for (Sample& sample : r.samples) {
+          if (sample.finished()) continue;
+          SampleNext(r, sample, last);
+          ++generated;
+        }
       } else {
         SampleNext(r, s, last);
         ++generated;

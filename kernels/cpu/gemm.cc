@@ -16,8 +16,9 @@ namespace {
 constexpr int kColumnAlignment = 16;
 // Below this many multiply-adds a product runs on one thread: forking costs more.
 constexpr int64_t kMinParallelWork = int64_t{1} << 18;
-// 16-bit weights are converted to fp32 this many columns at a time before sgemm.
-constexpr int kConvertColumns = 128;
+// 16-bit weights are converted to fp32 this many columns at a time before sgemm: enough that
+// sgemm's packing of the activations is amortized, few enough that the block stays a few MiB.
+constexpr int kConvertColumns = 1024;
 
 void MatMulSlice(const float* x, WeightMatrix w, int rows, int in, int out, int first, int count,
                  float* y, float beta) {
