@@ -163,9 +163,9 @@ absl::Status CacheManager::CheckFits(int64_t length, int count) const {
                {"rla_state", need.rla_slots, rla_pool_.num_blocks()}};
   for (const auto& pool : pools) {
     if (pool.need * count > pool.total) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          count, " sequence(s) of ", length, " tokens need ", pool.need * count, " ", pool.name,
-          " units; the pool has ", pool.total));
+      return absl::ResourceExhaustedError(
+          absl::StrCat(count, " sequence(s) of ", length, " tokens need ", pool.need * count, " ",
+                       pool.name, " units; the pool has ", pool.total));
     }
   }
   return absl::OkStatus();
@@ -212,9 +212,8 @@ absl::StatusOr<std::unique_ptr<PagedSequenceCache>> CacheManager::NewSequence(in
 absl::StatusOr<std::unique_ptr<PagedSequenceCache>> CacheManager::Fork(
     const PagedSequenceCache& parent, int64_t max_length, ForkMode mode) {
   if (max_length < parent.length_) {
-    return absl::InvalidArgumentError(absl::StrCat("fork of a ", parent.length_,
-                                                   "-position sequence cannot end at ",
-                                                   max_length));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "fork of a ", parent.length_, "-position sequence cannot end at ", max_length));
   }
   auto child = NewSequence(max_length);
   if (!child.ok()) return child.status();
@@ -232,9 +231,8 @@ absl::Status CacheManager::CopyInto(const PagedSequenceCache& parent, PagedSeque
   const int64_t global_blocks = CeilDiv(parent.length_, options_.block_size);
   if (config_.NumGlobalLayers() > 0 && mode == ForkMode::kCopyAll &&
       global_pool_.num_free() < global_blocks) {
-    return absl::ResourceExhaustedError(absl::StrCat("global_kv pool: need ", global_blocks,
-                                                     " blocks, ", global_pool_.num_free(),
-                                                     " free"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "global_kv pool: need ", global_blocks, " blocks, ", global_pool_.num_free(), " free"));
   }
   if (c.rla_slot_ >= 0) {
     std::memcpy(RlaSlot(c.rla_slot_, -1), RlaSlot(parent.rla_slot_, -1),
