@@ -67,15 +67,8 @@ std::unique_ptr<cpu::CpuBackend> MakeCpuBackend(const model::ModelConfig& config
 std::unique_ptr<engine::CacheManager> MakeCacheManager(const model::ModelConfig& config,
                                                        int block_size, int sequences,
                                                        int64_t max_length) {
-  engine::CacheOptions options;
-  options.block_size = block_size;
-  options.max_sequences = sequences;
-  const int64_t blocks = (max_length + block_size - 1) / block_size;
-  const int64_t window_blocks = (config.sliding_window + block_size) / block_size + 1;
-  options.global_blocks = static_cast<int32_t>(sequences * blocks);
-  options.window_blocks = static_cast<int32_t>(sequences * window_blocks);
-  options.rla_slots = sequences;
-  auto manager = engine::CacheManager::Create(config, options);
+  auto manager = engine::CacheManager::Create(
+      config, engine::PoolsFor(config, block_size, sequences, max_length));
   EXPECT_TRUE(manager.ok()) << manager.status();
   return manager.ok() ? std::move(*manager) : nullptr;
 }

@@ -148,6 +148,19 @@ CacheNeed NeedForLength(const model::ModelConfig& config, int block_size, int64_
   return need;
 }
 
+CacheOptions PoolsFor(const model::ModelConfig& config, int block_size, int sequences,
+                      int64_t max_length) {
+  const CacheNeed need = NeedForLength(config, block_size, max_length);
+  CacheOptions options;
+  options.block_size = block_size;
+  options.max_sequences = sequences;
+  options.global_blocks =
+      static_cast<int32_t>(std::max<int64_t>(1, sequences * need.global_blocks));
+  options.window_blocks = std::max(1, sequences * need.window_blocks);
+  options.rla_slots = std::max(1, sequences * need.rla_slots);
+  return options;
+}
+
 CacheNeed CacheManager::NeedFor(int64_t length) const {
   return NeedForLength(config_, options_.block_size, length);
 }

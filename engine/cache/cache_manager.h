@@ -61,6 +61,11 @@ struct CacheNeed {
 // The most a sequence of `length` positions holds in each pool, for a model and block size.
 CacheNeed NeedForLength(const model::ModelConfig& config, int block_size, int64_t length);
 
+// Options whose explicit pool sizes hold exactly `sequences` sequences of up to `max_length`
+// positions each (at least one unit per pool), for tools, tests and benchmarks.
+CacheOptions PoolsFor(const model::ModelConfig& config, int block_size, int sequences,
+                      int64_t max_length);
+
 class PagedSequenceCache;
 
 // How a forked sequence gets its parent's global KV.

@@ -46,14 +46,8 @@ std::vector<int32_t> Tokens(int count, int vocab) {
 // Pools with room for `sequences` sequences of `length` positions.
 std::unique_ptr<engine::CacheManager> Pools(const model::ModelConfig& config, int sequences,
                                             int64_t length) {
-  engine::CacheOptions options;
-  options.max_sequences = sequences;
-  const engine::CacheNeed need = engine::NeedForLength(config, options.block_size, length);
-  options.global_blocks =
-      static_cast<int32_t>(std::max<int64_t>(1, sequences * need.global_blocks));
-  options.window_blocks = std::max(1, sequences * need.window_blocks);
-  options.rla_slots = std::max(1, sequences * need.rla_slots);
-  return std::move(*engine::CacheManager::Create(config, options));
+  return std::move(*engine::CacheManager::Create(
+      config, engine::PoolsFor(config, engine::CacheOptions{}.block_size, sequences, length)));
 }
 
 // Pools for one (mix, context) with a sequence holding `context` prefilled tokens, kept while

@@ -4,7 +4,6 @@
 #ifndef RATTN_KERNELS_CPU_WEIGHTS_H_
 #define RATTN_KERNELS_CPU_WEIGHTS_H_
 
-#include <bit>
 #include <cstdint>
 
 namespace rattn::kernels::cpu {

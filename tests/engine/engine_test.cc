@@ -129,8 +129,7 @@ class EngineTest : public ::testing::Test {
   model::ModelConfig config_;
 };
 
-std::vector<GenerateRequest> RandomGreedyRequests(int count, int vocab, int max_prompt,
-                                                  uint64_t seed) {
+std::vector<GenerateRequest> RandomGreedyRequests(int count, int max_prompt, uint64_t seed) {
   std::mt19937 random(seed);
   std::vector<GenerateRequest> requests;
   for (int i = 0; i < count; ++i) {
@@ -143,7 +142,6 @@ std::vector<GenerateRequest> RandomGreedyRequests(int count, int vocab, int max_
     r.top_logprobs = 0;
     requests.push_back(r);
   }
-  (void)vocab;
   return requests;
 }
 
@@ -157,8 +155,7 @@ void ExpectSameOutputs(const Result& batched, const Result& alone, const std::st
 }
 
 TEST_F(EngineTest, BatchedRequestsMatchEachAloneEvenUnderPreemption) {
-  const std::vector<GenerateRequest> requests =
-      RandomGreedyRequests(64, config_.vocab_size, 4 * kWindow, 21);
+  const std::vector<GenerateRequest> requests = RandomGreedyRequests(64, 4 * kWindow, 21);
   std::vector<Result> alone;
   {
     auto engine = MakeEngine(Roomy());
