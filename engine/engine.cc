@@ -209,9 +209,20 @@ absl::Status Engine::Cancel(const std::string& id) {
   return absl::OkStatus();
 }
 
+void Engine::CancelAll() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    cancels_.insert(cancels_.end(), live_ids_.begin(), live_ids_.end());
+  }
+  wake_.notify_one();
+}
+
 LoadSnapshot Engine::Load() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return snapshot_;
+  LoadSnapshot load = snapshot_;
+  // Submitted but not yet taken by the loop (which may be inside a long step).
+  load.waiting += static_cast<int>(inbox_.size());
+  return load;
 }
 
 void Engine::Loop() {
@@ -240,7 +251,7 @@ void Engine::Loop() {
     EndRequest(std::move(request), FinishReason::kCancelled,
                absl::UnavailableError("engine stopped"));
   }
-  Publish(0.0, 0, 0);
+  Publish(StepStats{});
   Deliver();
 }
 
@@ -248,9 +259,16 @@ void Engine::Step() {
   const Clock::time_point start = Clock::now();
   std::vector<PlannedChunk> plan = scheduler_.Schedule();
   if (plan.empty()) {
-    Publish(0.0, 0, 0);
+    Publish(StepStats{});
     Deliver();
     return;
+  }
+  {
+    // Who is running and waiting during the step, which may be long.
+    std::lock_guard<std::mutex> lock(mutex_);
+    snapshot_.running = scheduler_.num_running();
+    snapshot_.waiting = scheduler_.num_waiting();
+    snapshot_.preempted = scheduler_.num_preempted();
   }
   std::vector<SequenceChunk> chunks;
   chunks.reserve(plan.size());
@@ -279,7 +297,7 @@ void Engine::Step() {
         EndRequest(std::move(request), FinishReason::kError, status);
       }
     }
-    Publish(0.0, 0, 0);
+    Publish(StepStats{});
     Deliver();
     return;
   }
@@ -339,7 +357,8 @@ void Engine::Step() {
   for (RequestState* r : touched) Emit(*r);
 
   totals_.generated_tokens += generated;
-  Publish(Seconds(Clock::now() - start), step_tokens, generated);
+  Publish(
+      {Seconds(Clock::now() - start), step_tokens, generated, static_cast<int32_t>(plan.size())});
   Deliver();
 }
 
@@ -434,27 +453,29 @@ void Engine::Deliver() {
   outbox_.clear();
 }
 
-void Engine::Publish(double step_seconds, int64_t step_tokens, int64_t step_generated) {
+void Engine::Publish(const StepStats& step) {
   const Clock::time_point now = Clock::now();
-  if (step_generated > 0) recent_generated_.emplace_back(now, step_generated);
+  if (step.generated > 0) recent_generated_.emplace_back(now, step.generated);
   while (!recent_generated_.empty() &&
          Seconds(now - recent_generated_.front().first) > kRateWindowSeconds) {
     recent_generated_.pop_front();
   }
   int64_t recent = 0;
   for (const auto& [time, count] : recent_generated_) recent += count;
-  if (step_tokens > 0) ++totals_.steps;
-
-  std::lock_guard<std::mutex> lock(mutex_);
-  snapshot_ = totals_;
-  snapshot_.running = scheduler_.num_running();
-  snapshot_.waiting = scheduler_.num_waiting();
-  snapshot_.preempted = scheduler_.num_preempted();
-  snapshot_.preemptions = scheduler_.preemptions();
-  snapshot_.pools = caches_->Usage();
-  snapshot_.tokens_per_second = recent / kRateWindowSeconds;
-  snapshot_.last_step_seconds = step_seconds;
-  snapshot_.last_step_tokens = step_tokens;
+  if (step.tokens > 0) ++totals_.steps;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    snapshot_ = totals_;
+    snapshot_.running = scheduler_.num_running();
+    snapshot_.waiting = scheduler_.num_waiting();
+    snapshot_.preempted = scheduler_.num_preempted();
+    snapshot_.preemptions = scheduler_.preemptions();
+    snapshot_.pools = caches_->Usage();
+    snapshot_.tokens_per_second = recent / kRateWindowSeconds;
+    snapshot_.last_step_seconds = step.seconds;
+    snapshot_.last_step_tokens = step.tokens;
+  }
+  if (step.tokens > 0 && options_.step_observer) options_.step_observer(step);
 }
 
 }  // namespace rattn::engine

@@ -47,6 +47,10 @@ class Engine {
   // NOT_FOUND when no live request has this id. Thread-safe.
   absl::Status Cancel(const std::string& id);
 
+  // Cancels every live request, as Cancel() does each (for a drain that ran out of time).
+  // Thread-safe.
+  void CancelAll();
+
   // The latest snapshot the loop published. Thread-safe.
   LoadSnapshot Load() const;
 
@@ -76,7 +80,7 @@ class Engine {
   // Hands queued events to their sinks. Called after Publish(), so that a client that sees a
   // request end also sees a snapshot in which its caches are free.
   void Deliver();
-  void Publish(double step_seconds, int64_t step_tokens, int64_t step_generated);
+  void Publish(const StepStats& step);
 
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<Tokenizer> tokenizer_;

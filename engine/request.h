@@ -82,8 +82,20 @@ struct GenerationEvent {
 // Receives a request's events on the engine's thread, in order; must not block.
 using EventSink = std::function<void(GenerationEvent)>;
 
+// What one engine step computed, for metrics.
+struct StepStats {
+  double seconds = 0;     // wall time of the step: schedule, forward, sample
+  int64_t tokens = 0;     // positions computed: decode rows plus prefill chunks
+  int64_t generated = 0;  // tokens sampled
+  int32_t sequences = 0;  // sequences in the step
+};
+
+// Called on the engine's thread after every step that computed something; must not block.
+using StepObserver = std::function<void(const StepStats&)>;
+
 struct EngineOptions {
   CacheOptions cache;
+  StepObserver step_observer;      // optional
   int max_tokens_per_step = 2048;  // the step's token budget: decode rows plus prefill chunks
   int max_waiting = 1024;          // requests queued but not admitted; more are refused
   int max_samples = 16;            // cap on n

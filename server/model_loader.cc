@@ -1,0 +1,87 @@
+#include "server/model_loader.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "engine/cpu/cpu_backend.h"
+#include "engine/model/checkpoint.h"
+#include "engine/util/logging.h"
+#include "engine/util/status_macros.h"
+
+namespace rattn::server {
+
+::rattn::v1::ModelInfo DescribeModel(const model::ModelConfig& config, absl::string_view name,
+                                     absl::string_view dtype, absl::string_view backend,
+                                     const engine::Tokenizer* tokenizer) {
+  ::rattn::v1::ModelInfo info;
+  info.set_model_name(std::string(name));
+  for (model::LayerType type : config.layer_types) {
+    info.add_layer_types(std::string(model::LayerTypeName(type)));
+  }
+  info.set_sliding_window(config.NumLocalLayers() > 0 ? config.sliding_window : 0);
+  info.set_vocab_size(config.vocab_size);
+  info.set_max_context(config.max_position_embeddings);
+  info.set_tokenizer(tokenizer != nullptr ? std::string(tokenizer->kind()) : "none");
+  info.set_dtype(std::string(dtype));
+  info.set_backend(std::string(backend));
+  info.set_hidden_size(config.hidden_size);
+  info.set_num_attention_heads(config.num_heads);
+  info.set_num_key_value_heads(config.num_kv_heads);
+  info.set_head_dim(config.head_dim);
+  info.set_rla_feature_map(std::string(model::FeatureMapName(config.rla_feature_map)));
+  return info;
+}
+
+absl::StatusOr<LoadedModel> LoadModel(const ServerOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  RATTN_ASSIGN_OR_RETURN(std::unique_ptr<model::Checkpoint> checkpoint,
+                         model::Checkpoint::Open(options.model_dir));
+  if (options.backend == BackendKind::kCuda) {
+    // TODO(#5): the CUDA backend; until it lands a GPU cannot be asked for.
+    return absl::FailedPreconditionError(
+        "--backend=cuda: this build of rattn has no CUDA backend yet; use --backend=cpu");
+  }
+  LoadedModel loaded;
+  cpu::CpuBackendOptions cpu_options;
+  cpu_options.num_threads = options.num_threads;
+  cpu_options.weight_precision = options.weight_precision;
+  RATTN_ASSIGN_OR_RETURN(std::unique_ptr<cpu::CpuBackend> backend,
+                         cpu::CpuBackend::Create(*checkpoint, cpu_options));
+  loaded.weight_bytes = backend->streamed_weight_bytes();
+  loaded.backend = std::move(backend);
+  RATTN_ASSIGN_OR_RETURN(loaded.tokenizer,
+                         engine::LoadTokenizer(options.model_dir, checkpoint->config().vocab_size));
+
+  const std::string name =
+      std::filesystem::path(options.model_dir).lexically_normal().filename().string();
+  loaded.info = DescribeModel(checkpoint->config(), name.empty() ? options.model_dir : name,
+                              model::DTypeName(checkpoint->storage_dtype()), loaded.backend->name(),
+                              loaded.tokenizer.get());
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const model::ModelConfig& config = checkpoint->config();
+  RATTN_LOG(INFO) << "model " << options.model_dir << " loaded in " << seconds
+                  << " s: " << config.num_layers << " layers (" << config.NumRlaLayers()
+                  << " rattention, " << config.NumLocalLayers() - config.NumRlaLayers()
+                  << " sliding, " << config.NumGlobalLayers() << " full), window "
+                  << config.sliding_window << ", vocab " << config.vocab_size << ", "
+                  << loaded.weight_bytes / (1 << 20) << " MiB of weights on the "
+                  << loaded.backend->name() << " backend, tokenizer " << loaded.info.tokenizer();
+  return loaded;
+}
+
+int64_t AvailableHostBytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  int64_t kib = 0;
+  std::string unit;
+  while (meminfo >> key >> kib >> unit) {
+    if (key == "MemAvailable:") return kib * 1024;
+  }
+  return 0;
+}
+
+}  // namespace rattn::server

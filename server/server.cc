@@ -1,0 +1,239 @@
+#include "server/server.h"
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "engine/util/logging.h"
+#include "engine/util/status_macros.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+
+#ifndef RATTN_VERSION
+#define RATTN_VERSION "unknown"
+#endif
+
+namespace rattn::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kHealthPollInterval = std::chrono::milliseconds(100);
+constexpr auto kDrainPollInterval = std::chrono::milliseconds(20);
+// After a drain, how long calls get to write their last responses before they are cut off.
+constexpr auto kShutdownGrace = std::chrono::seconds(5);
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::ostringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerOptions& options) {
+  if (options.tls_cert_file.empty()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions ssl;
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  RATTN_ASSIGN_OR_RETURN(pair.private_key, ReadFile(options.tls_key_file));
+  RATTN_ASSIGN_OR_RETURN(pair.cert_chain, ReadFile(options.tls_cert_file));
+  ssl.pem_key_cert_pairs.push_back(std::move(pair));
+  return grpc::SslServerCredentials(ssl);
+}
+
+engine::EngineOptions EngineOptionsFor(const ServerOptions& options, int64_t budget_bytes,
+                                       ServerMetrics* metrics) {
+  engine::EngineOptions engine_options;
+  engine_options.cache.block_size = options.block_size;
+  engine_options.cache.memory_budget_bytes = budget_bytes;
+  engine_options.cache.max_sequences = options.max_sequences;
+  engine_options.max_tokens_per_step = options.max_tokens_per_step;
+  engine_options.max_waiting = options.max_waiting;
+  engine_options.step_observer = [metrics](const engine::StepStats& step) {
+    metrics->ObserveStep(step);
+  };
+  return engine_options;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options,
+                                                      LoadedModel model) {
+  std::unique_ptr<Server> server(new Server(options));
+  server->metrics_ = std::make_unique<ServerMetrics>(RATTN_VERSION, model.backend->name());
+
+  const int64_t budget = options.memory_budget.Resolve(AvailableHostBytes());
+  if (budget < (int64_t{1} << 20)) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("--memory_budget: ", options.memory_budget.ToString(), " leaves ", budget,
+                     " bytes for the caches; at least 1 MiB is needed"));
+  }
+  RATTN_LOG(INFO) << "cache memory budget " << budget / (1 << 20) << " MiB ("
+                  << options.memory_budget.ToString() << ")";
+  RATTN_ASSIGN_OR_RETURN(
+      server->engine_,
+      engine::Engine::Create(std::move(model.backend), std::move(model.tokenizer),
+                             EngineOptionsFor(options, budget, server->metrics_.get())));
+
+  model.info.set_block_size(options.block_size);
+  model.info.set_version(RATTN_VERSION);
+  server->service_ = std::make_unique<RattnService>(server->engine_.get(), server->metrics_.get(),
+                                                    std::move(model.info), options.auth_token);
+  RATTN_RETURN_IF_ERROR(server->StartGrpc());
+  RATTN_RETURN_IF_ERROR(server->StartMetrics());
+  server->SetServing(true);
+  server->health_watch_ = std::thread([s = server.get()] { s->WatchHealth(); });
+  return server;
+}
+
+absl::Status Server::StartGrpc() {
+  grpc::EnableDefaultHealthCheckService(true);
+  if (options_.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  RATTN_ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                         Credentials(options_));
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options_.listen_address, credentials, &port_);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(options_.max_message_bytes));
+  builder.RegisterService(service_.get());
+  grpc_server_ = builder.BuildAndStart();
+  if (grpc_server_ == nullptr || port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("--listen: cannot listen on ", options_.listen_address));
+  }
+  std::vector<std::string> host_port = absl::StrSplit(options_.listen_address, ':');
+  host_port.back() = absl::StrCat(port_);
+  RATTN_LOG(INFO) << "listening on " << absl::StrJoin(host_port, ":")
+                  << (options_.tls_cert_file.empty() ? " (plaintext)" : " (TLS)")
+                  << (options_.auth_token.empty() ? "" : ", bearer token required")
+                  << (options_.reflection ? ", reflection on" : "");
+  return absl::OkStatus();
+}
+
+absl::Status Server::StartMetrics() {
+  if (options_.metrics_address.empty()) return absl::OkStatus();
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(options_.metrics_address);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("--metrics_listen: cannot listen on ",
+                                               options_.metrics_address, ": ", e.what()));
+  }
+  exposer_->RegisterCollectable(metrics_->registry());
+  engine_collector_ = std::make_shared<EngineCollector>(engine_.get());
+  exposer_->RegisterCollectable(engine_collector_);
+  const std::vector<int> ports = exposer_->GetListeningPorts();
+  metrics_port_ = ports.empty() ? 0 : ports.front();
+  std::vector<std::string> host_port = absl::StrSplit(options_.metrics_address, ':');
+  host_port.back() = absl::StrCat(metrics_port_);
+  RATTN_LOG(INFO) << "metrics on http://" << absl::StrJoin(host_port, ":") << "/metrics";
+  return absl::OkStatus();
+}
+
+bool Server::serving() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return serving_;
+}
+
+void Server::SetServing(bool serving) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    serving_ = serving;
+  }
+  grpc_server_->GetHealthCheckService()->SetServingStatus(serving);
+  service_->SetServing(serving);
+}
+
+void Server::WatchHealth() {
+  int64_t last_steps = -1;
+  Clock::time_point last_progress = Clock::now();
+  bool was_stalled = false;
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stopping_) {
+    wake_.wait_for(lock, kHealthPollInterval);
+    if (stopping_ || draining_) continue;
+    lock.unlock();
+    const engine::LoadSnapshot load = engine_->Load();
+    const Clock::time_point now = Clock::now();
+    if (load.steps != last_steps || load.running + load.waiting == 0) {
+      last_steps = load.steps;
+      last_progress = now;
+    }
+    const bool stalled = std::chrono::duration<double>(now - last_progress).count() >
+                         absl::ToDoubleSeconds(options_.stall_timeout);
+    if (stalled != was_stalled) {
+      if (stalled) {
+        RATTN_LOG(WARNING) << "engine loop stalled: no step has ended for "
+                           << absl::FormatDuration(options_.stall_timeout) << " with "
+                           << load.running << " running and " << load.waiting
+                           << " waiting; health NOT_SERVING";
+      } else {
+        RATTN_LOG(INFO) << "engine loop progressing again; health SERVING";
+      }
+      was_stalled = stalled;
+    }
+    lock.lock();
+    if (!draining_ && !stopping_ && serving_ == stalled) {
+      lock.unlock();
+      SetServing(!stalled);
+      lock.lock();
+    }
+  }
+}
+
+int Server::Drain() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    draining_ = true;
+  }
+  service_->StartDrain();
+  SetServing(false);
+  engine::LoadSnapshot load = engine_->Load();
+  RATTN_LOG(INFO) << "draining: " << load.running << " running and " << load.waiting
+                  << " waiting requests get up to " << absl::FormatDuration(options_.drain_timeout)
+                  << " to finish";
+  const Clock::time_point deadline =
+      Clock::now() + absl::ToChronoNanoseconds(options_.drain_timeout);
+  while (load.running + load.waiting > 0 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(kDrainPollInterval);
+    load = engine_->Load();
+  }
+  const int cancelled = load.running + load.waiting;
+  if (cancelled > 0) {
+    RATTN_LOG(WARNING) << "drain timeout: cancelling " << cancelled << " requests";
+    engine_->CancelAll();
+  }
+  Stop();
+  RATTN_LOG(INFO) << "drained; stopped";
+  return cancelled;
+}
+
+void Server::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (health_watch_.joinable()) health_watch_.join();
+  // Calls still open after the grace period are cancelled; their reactors then cancel their
+  // requests in the engine, which must still run.
+  if (grpc_server_ != nullptr)
+    grpc_server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
+  exposer_.reset();
+}
+
+Server::~Server() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!stopping_ && engine_ != nullptr) engine_->CancelAll();
+  }
+  Stop();
+  grpc_server_.reset();
+  service_.reset();
+  engine_.reset();
+}
+
+}  // namespace rattn::server

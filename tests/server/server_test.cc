@@ -1,0 +1,364 @@
+// End-to-end tests of the server over a real localhost socket: generation (streaming and
+// unary), abort, deadlines and cancellation, n > 1, logprobs, health, drain and admission.
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "gtest/gtest.h"
+#include "tests/server/server_test_util.h"
+
+namespace rattn::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::vector<int32_t> Prompt(int length, uint64_t seed) { return RandomTokens(length, 256, seed); }
+
+// The health status of the whole server, through the standard service's Check method.
+grpc::Status CheckHealth(TestServer& t, int* status) {
+  grpc::GenericStub generic(t.channel());
+  // grpc.health.v1.HealthCheckRequest{service: ""} encodes to no bytes.
+  grpc::ByteBuffer request;
+  grpc::ByteBuffer response;
+  grpc::ClientContext context;
+  std::mutex mutex;
+  std::condition_variable done_cv;
+  bool done = false;
+  grpc::Status result;
+  grpc::Slice empty;
+  request = grpc::ByteBuffer(&empty, 1);
+  generic.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request,
+                    &response, [&](grpc::Status s) {
+                      std::lock_guard<std::mutex> lock(mutex);
+                      result = s;
+                      done = true;
+                      done_cv.notify_all();
+                    });
+  std::unique_lock<std::mutex> lock(mutex);
+  done_cv.wait(lock, [&] { return done; });
+  if (!result.ok()) return result;
+  std::vector<grpc::Slice> slices;
+  (void)response.Dump(&slices);
+  std::string bytes;
+  for (const grpc::Slice& s : slices)
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  // HealthCheckResponse{status = 1}: tag 0x08 then the enum value (SERVING 1, NOT_SERVING 2).
+  *status = bytes.size() == 2 && bytes[0] == 0x08 ? bytes[1] : 0;
+  return result;
+}
+
+constexpr int kServing = 1;
+constexpr int kNotServing = 2;
+
+int HealthOf(TestServer& t) {
+  int status = -1;
+  grpc::Status call = CheckHealth(t, &status);
+  EXPECT_TRUE(call.ok()) << call.error_message();
+  return status;
+}
+
+TEST(ServerTest, StreamingAndUnaryGiveTheSameTokens) {
+  TestServer t;
+  const pb::GenerateRequest request = GreedyRequest(Prompt(37, 1), 20);
+  StreamResult stream = RunStream(t.stub(), request);
+  ASSERT_TRUE(stream.status.ok()) << stream.status.error_message();
+  ASSERT_EQ(stream.tokens.size(), 1u);
+  EXPECT_EQ(stream.tokens[0].size(), 20u);
+  ASSERT_EQ(stream.completions.size(), 1u);
+  const pb::Completion& completion = stream.completions[0];
+  EXPECT_EQ(completion.finish_reason(), pb::FINISH_REASON_LENGTH);
+  EXPECT_EQ(completion.prompt_tokens(), 37u);
+  EXPECT_EQ(completion.completion_tokens(), 20u);
+  EXPECT_GT(completion.timings().total_seconds(), 0);
+  EXPECT_GE(completion.timings().total_seconds(),
+            completion.timings().time_to_first_token_seconds());
+  EXPECT_GE(stream.responses, 20);  // streamed a token at a time, not gathered
+
+  grpc::ClientContext context;
+  pb::GenerateResult unary;
+  grpc::Status status = t.stub().GenerateUnary(&context, request, &unary);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(unary.samples_size(), 1);
+  EXPECT_EQ(std::vector<int32_t>(unary.samples(0).token_ids().begin(),
+                                 unary.samples(0).token_ids().end()),
+            stream.tokens[0]);
+  EXPECT_EQ(unary.samples(0).text(), stream.text[0]);
+  EXPECT_EQ(unary.samples(0).finish_reason(), pb::FINISH_REASON_LENGTH);
+  EXPECT_EQ(unary.prompt_tokens(), 37u);
+  EXPECT_TRUE(t.WaitUntilIdle());
+}
+
+TEST(ServerTest, TextPromptEncodesWithTheTokenizer) {
+  TestServer t;
+  pb::GenerateRequest by_text = GreedyRequest({}, 6);
+  by_text.set_text("héllo");
+  // The byte tokenizer: bos, then the UTF-8 bytes.
+  pb::GenerateRequest by_ids = GreedyRequest({256, 'h', 0xc3, 0xa9, 'l', 'l', 'o'}, 6);
+  StreamResult a = RunStream(t.stub(), by_text);
+  StreamResult b = RunStream(t.stub(), by_ids);
+  ASSERT_TRUE(a.status.ok() && b.status.ok());
+  EXPECT_EQ(a.completions[0].prompt_tokens(), 7u);
+  EXPECT_EQ(a.tokens, b.tokens);
+
+  grpc::ClientContext context;
+  pb::TokenizeRequest tokenize;
+  tokenize.set_text("héllo");
+  tokenize.set_add_bos(false);
+  pb::TokenizeResponse ids;
+  ASSERT_TRUE(t.stub().Tokenize(&context, tokenize, &ids).ok());
+  EXPECT_THAT(ids.token_ids(), ::testing::ElementsAre('h', 0xc3, 0xa9, 'l', 'l', 'o'));
+
+  grpc::ClientContext context2;
+  pb::DetokenizeRequest detokenize;
+  detokenize.mutable_token_ids()->Add(ids.token_ids().begin(), ids.token_ids().end());
+  pb::DetokenizeResponse text;
+  ASSERT_TRUE(t.stub().Detokenize(&context2, detokenize, &text).ok());
+  EXPECT_EQ(text.text(), "héllo");
+}
+
+TEST(ServerTest, SamplesShareThePromptAndFollowTheirSeeds) {
+  TestServer t;
+  pb::GenerateRequest request = GreedyRequest(Prompt(20, 2), 12);
+  request.mutable_sampling()->set_temperature(1.0f);
+  request.mutable_sampling()->set_seed(77);
+  request.set_n(3);
+  StreamResult first = RunStream(t.stub(), request);
+  StreamResult again = RunStream(t.stub(), request);
+  ASSERT_TRUE(first.status.ok()) << first.status.error_message();
+  ASSERT_EQ(first.tokens.size(), 3u);
+  ASSERT_EQ(first.completions.size(), 3u);
+  std::set<uint32_t> indices;
+  for (const pb::Completion& c : first.completions) {
+    indices.insert(c.index());
+    EXPECT_EQ(c.completion_tokens(), 12u);
+  }
+  EXPECT_EQ(indices, (std::set<uint32_t>{0, 1, 2}));
+  EXPECT_EQ(first.tokens, again.tokens);  // the same seed, the same samples
+  // Sample i draws with seed + i: different samples, almost surely.
+  EXPECT_NE(first.tokens[0], first.tokens[1]);
+  EXPECT_NE(first.tokens[1], first.tokens[2]);
+}
+
+TEST(ServerTest, LogprobsAndPromptLogprobs) {
+  TestServer t;
+  pb::GenerateRequest request = GreedyRequest(Prompt(15, 3), 8);
+  request.mutable_logprobs()->set_top_logprobs(3);
+  request.mutable_logprobs()->set_prompt_logprobs(true);
+  StreamResult r = RunStream(t.stub(), request);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  ASSERT_EQ(r.logprobs[0].size(), 8u);
+  for (size_t i = 0; i < 8; ++i) {
+    const pb::TokenLogprob& lp = r.logprobs[0][i];
+    EXPECT_EQ(lp.token_id(), r.tokens[0][i]);
+    EXPECT_LE(lp.logprob(), 0.0f);
+    ASSERT_EQ(lp.top_size(), 3);
+    // Greedy: the chosen token is the most likely one.
+    EXPECT_EQ(lp.top(0).token_id(), lp.token_id());
+    EXPECT_GE(lp.top(0).logprob(), lp.top(1).logprob());
+    EXPECT_GE(lp.top(1).logprob(), lp.top(2).logprob());
+  }
+  ASSERT_EQ(r.prompt_logprobs.size(), 14u);  // every prompt token after the first
+  for (int i = 0; i < 14; ++i) {
+    EXPECT_EQ(r.prompt_logprobs[i].token_id(), request.token_ids().ids(i + 1));
+    EXPECT_LE(r.prompt_logprobs[i].logprob(), 0.0f);
+    EXPECT_EQ(r.prompt_logprobs[i].top_size(), 3);
+  }
+}
+
+TEST(ServerTest, AbortEndsARunningRequestAndFreesItsCaches) {
+  TestServer t;
+  pb::GenerateRequest request = GreedyRequest(Prompt(10, 4), 2000);
+  request.set_request_id("abort-me");
+  std::atomic<bool> aborted{false};
+  StreamResult r = RunStream(t.stub(), request, std::nullopt,
+                             [&](const pb::GenerateResponse& response, grpc::ClientContext&) {
+                               if (!response.has_chunk() || aborted.exchange(true)) return;
+                               EXPECT_EQ(response.request_id(), "abort-me");
+                               grpc::ClientContext context;
+                               pb::AbortRequest abort;
+                               abort.set_request_id("abort-me");
+                               pb::AbortResponse ignored;
+                               grpc::Status s = t.stub().Abort(&context, abort, &ignored);
+                               EXPECT_TRUE(s.ok()) << s.error_message();
+                             });
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  ASSERT_EQ(r.completions.size(), 1u);
+  EXPECT_EQ(r.completions[0].finish_reason(), pb::FINISH_REASON_CANCELLED);
+  EXPECT_LT(r.completions[0].completion_tokens(), 2000u);
+  EXPECT_TRUE(t.WaitUntilIdle());
+
+  grpc::ClientContext context;
+  pb::AbortRequest unknown;
+  unknown.set_request_id("abort-me");
+  pb::AbortResponse ignored;
+  EXPECT_EQ(t.stub().Abort(&context, unknown, &ignored).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST(ServerTest, ExpiredDeadlineCancelsTheRequestInTheEngine) {
+  TestServer t;
+  t.gate().Close();
+  std::thread opener([&] {
+    t.gate().WaitUntilHeld();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    t.gate().Open();
+  });
+  StreamResult r =
+      RunStream(t.stub(), GreedyRequest(Prompt(10, 5), 2000), std::chrono::milliseconds(150));
+  opener.join();
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_TRUE(t.WaitUntilIdle());
+  EXPECT_GT(t.server().engine().Load().steps, 0);
+}
+
+TEST(ServerTest, ClientCancelFreesTheCaches) {
+  TestServer t;
+  StreamResult r = RunStream(t.stub(), GreedyRequest(Prompt(10, 6), 2000), std::nullopt,
+                             [](const pb::GenerateResponse& response, grpc::ClientContext& c) {
+                               if (response.has_chunk()) c.TryCancel();
+                             });
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(t.WaitUntilIdle());
+}
+
+TEST(ServerTest, HealthTurnsNotServingWhileTheLoopStalls) {
+  server::ServerOptions options = LocalServerOptions();
+  options.stall_timeout = absl::Milliseconds(200);
+  TestServer t(options);
+  EXPECT_EQ(HealthOf(t), kServing);
+  t.gate().Close();
+  std::thread client([&] { RunStream(t.stub(), GreedyRequest(Prompt(5, 7), 3)); });
+  t.gate().WaitUntilHeld();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (HealthOf(t) != kNotServing && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(HealthOf(t), kNotServing);
+  grpc::ClientContext context;
+  pb::LoadInfo load;
+  ASSERT_TRUE(t.stub().GetLoad(&context, pb::GetLoadRequest(), &load).ok());
+  EXPECT_FALSE(load.serving());
+  EXPECT_EQ(load.running(), 1u);
+
+  t.gate().Open();
+  client.join();
+  while (HealthOf(t) != kServing && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(HealthOf(t), kServing);
+}
+
+TEST(ServerTest, DrainFinishesRequestsInFlightAndRefusesNewOnes) {
+  TestServer t;
+  t.gate().Close();
+  std::vector<StreamResult> results(3);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.emplace_back(
+        [&, i] { results[i] = RunStream(t.stub(), GreedyRequest(Prompt(8, 10 + i), 30)); });
+  }
+  t.gate().WaitUntilHeld();
+  std::thread drain([&] { EXPECT_EQ(t.server().Drain(), 0); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (t.server().serving() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(HealthOf(t), kNotServing);
+  StreamResult refused = RunStream(t.stub(), GreedyRequest(Prompt(4, 20), 2));
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  t.gate().Open();
+  for (std::thread& c : clients) c.join();
+  drain.join();
+  for (const StreamResult& r : results) {
+    ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+    ASSERT_EQ(r.completions.size(), 1u);
+    EXPECT_EQ(r.completions[0].finish_reason(), pb::FINISH_REASON_LENGTH);
+    EXPECT_EQ(r.tokens[0].size(), 30u);
+  }
+}
+
+TEST(ServerTest, DrainCancelsWhatOutlivesTheTimeout) {
+  server::ServerOptions options = LocalServerOptions();
+  options.drain_timeout = absl::Milliseconds(100);
+  TestServer t(options);
+  t.gate().Close();
+  StreamResult result;
+  std::thread client([&] { result = RunStream(t.stub(), GreedyRequest(Prompt(8, 30), 50)); });
+  t.gate().WaitUntilHeld();
+  std::thread opener([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    t.gate().Open();
+  });
+  EXPECT_EQ(t.server().Drain(), 1);
+  client.join();
+  opener.join();
+  ASSERT_EQ(result.completions.size(), 1u);
+  EXPECT_EQ(result.completions[0].finish_reason(), pb::FINISH_REASON_CANCELLED);
+}
+
+TEST(ServerTest, FullQueueIsResourceExhaustedAndALiveIdIsTaken) {
+  server::ServerOptions options = LocalServerOptions();
+  options.max_waiting = 1;
+  TestServer t(options);
+  t.gate().Close();
+  std::vector<std::thread> clients;
+  std::vector<StreamResult> results(2);
+  pb::GenerateRequest running = GreedyRequest(Prompt(8, 40), 4);
+  running.set_request_id("first");
+  clients.emplace_back([&] { results[0] = RunStream(t.stub(), running); });
+  t.gate().WaitUntilHeld();  // "first" is in a step: running, not waiting
+  clients.emplace_back([&] { results[1] = RunStream(t.stub(), GreedyRequest(Prompt(8, 41), 4)); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (t.server().engine().Load().waiting < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  StreamResult refused = RunStream(t.stub(), GreedyRequest(Prompt(8, 42), 4));
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << refused.status.error_message();
+  t.gate().Open();
+  for (std::thread& c : clients) c.join();
+  EXPECT_TRUE(results[0].status.ok());
+  EXPECT_TRUE(results[1].status.ok());
+
+  // Live again once the queue drained: the same id is taken while "first" runs.
+  t.gate().Close();
+  std::thread again([&] { results[0] = RunStream(t.stub(), running); });
+  t.gate().WaitUntilHeld();
+  StreamResult same_id = RunStream(t.stub(), running);
+  t.gate().Open();
+  again.join();
+  EXPECT_EQ(same_id.status.error_code(), grpc::StatusCode::ALREADY_EXISTS)
+      << same_id.status.error_message();
+}
+
+TEST(ServerTest, BearerTokenIsRequiredWhenSet) {
+  server::ServerOptions options = LocalServerOptions();
+  options.auth_token = "s3cret-token";
+  TestServer t(options);
+  pb::ModelInfo info;
+  {
+    grpc::ClientContext context;
+    EXPECT_EQ(t.stub().GetModelInfo(&context, pb::GetModelInfoRequest(), &info).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer wrong-token!");
+    EXPECT_EQ(t.stub().GetModelInfo(&context, pb::GetModelInfoRequest(), &info).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer s3cret-token");
+  ASSERT_TRUE(t.stub().GetModelInfo(&context, pb::GetModelInfoRequest(), &info).ok());
+  EXPECT_EQ(info.vocab_size(), 300u);
+  EXPECT_THAT(info.layer_types(), ::testing::ElementsAre("rattention", "rattention",
+                                                         "sliding_attention", "full_attention"));
+  EXPECT_EQ(info.sliding_window(), 8u);
+  EXPECT_EQ(info.max_context(), 2048u);
+  EXPECT_EQ(info.tokenizer(), "byte");
+  EXPECT_EQ(info.block_size(), 16u);
+}
+
+}  // namespace
+}  // namespace rattn::testing
