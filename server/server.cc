@@ -100,6 +100,11 @@ absl::Status Server::StartGrpc() {
   builder.SetMaxSendMessageSize(static_cast<int>(options_.max_message_bytes));
   builder.RegisterService(service_.get());
   grpc_server_ = builder.BuildAndStart();
+  if (grpc_server_ != nullptr) {
+    // The service by name too, for probes that ask for it; SetServing() then updates both.
+    grpc_server_->GetHealthCheckService()->SetServingStatus(pb::RattnService::service_full_name(),
+                                                            true);
+  }
   if (grpc_server_ == nullptr || port_ == 0) {
     return absl::UnavailableError(
         absl::StrCat("--listen: cannot listen on ", options_.listen_address));
