@@ -120,17 +120,11 @@ absl::Status Server::StartGrpc() {
 
 absl::Status Server::StartMetrics() {
   if (options_.metrics_address.empty()) return absl::OkStatus();
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(options_.metrics_address);
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("--metrics_listen: cannot listen on ",
-                                               options_.metrics_address, ": ", e.what()));
-  }
-  exposer_->RegisterCollectable(metrics_->registry());
-  engine_collector_ = std::make_shared<EngineCollector>(engine_.get());
-  exposer_->RegisterCollectable(engine_collector_);
-  const std::vector<int> ports = exposer_->GetListeningPorts();
-  metrics_port_ = ports.empty() ? 0 : ports.front();
+  engine_collector_ = std::make_unique<EngineCollector>(engine_.get());
+  RATTN_ASSIGN_OR_RETURN(
+      metrics_http_, MetricsHttpServer::Start(options_.metrics_address, {metrics_->registry().get(),
+                                                                         engine_collector_.get()}));
+  metrics_port_ = metrics_http_->port();
   std::vector<std::string> host_port = absl::StrSplit(options_.metrics_address, ':');
   host_port.back() = absl::StrCat(metrics_port_);
   RATTN_LOG(INFO) << "metrics on http://" << absl::StrJoin(host_port, ":") << "/metrics";
@@ -227,7 +221,7 @@ void Server::Stop() {
   // requests in the engine, which must still run.
   if (grpc_server_ != nullptr)
     grpc_server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
-  exposer_.reset();
+  metrics_http_.reset();
 }
 
 Server::~Server() {

@@ -15,8 +15,8 @@
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
 #include "grpcpp/grpcpp.h"
-#include "prometheus/exposer.h"
 #include "server/metrics.h"
+#include "server/metrics_http_server.h"
 #include "server/model_loader.h"
 #include "server/rattn_service.h"
 #include "server/server_options.h"
@@ -59,8 +59,8 @@ class Server {
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<RattnService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;
-  std::shared_ptr<EngineCollector> engine_collector_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<EngineCollector> engine_collector_;
+  std::unique_ptr<MetricsHttpServer> metrics_http_;
   int port_ = 0;
   int metrics_port_ = 0;
 
