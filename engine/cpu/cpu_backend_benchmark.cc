@@ -169,7 +169,7 @@ BENCHMARK(BM_Prefill)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Decode)
     ->ArgNames({"mix", "context", "batch"})
-    ->ArgsProduct({{0, 1}, {1024, 4096}, {1, 16, kMaxBatch}})
+    ->ArgsProduct({{0, 1}, {256, 1024, 4096}, {1, 16, kMaxBatch}})
     ->Iterations(kDecodeIterations)
     ->Unit(benchmark::kMillisecond);
 

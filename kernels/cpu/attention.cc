@@ -7,6 +7,11 @@
 #include <cmath>
 #include <cstring>
 
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define RATTN_ATTENTION_AVX2 1
+#endif
+
 namespace rattn::kernels::cpu {
 namespace {
 
@@ -31,9 +36,12 @@ void Softmax(float* x, int64_t n) {
 
 }  // namespace
 
-void AttendKvHeads(const float* query, const SplitKv<float>& kv, int kv_begin, int kv_end,
-                   int group_size, int head_dim, int64_t first, int64_t last, float scale,
-                   float* scores, float* out) {
+namespace {
+
+// The portable path: any head_dim.
+void AttendKvHeadsScalar(const float* query, const SplitKv<float>& kv, int kv_begin, int kv_end,
+                         int group_size, int head_dim, int64_t first, int64_t last, float scale,
+                         float* scores, float* out) {
   const int64_t n = last - first + 1;
   const int heads = (kv_end - kv_begin) * group_size;
   const int first_head = kv_begin * group_size;
@@ -69,6 +77,153 @@ void AttendKvHeads(const float* query, const SplitKv<float>& kv, int kv_begin, i
       }
     }
   });
+}
+
+#if RATTN_ATTENTION_AVX2
+float HorizontalSum(__m256 v) {
+  __m128 low = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  low = _mm_add_ps(low, _mm_movehl_ps(low, low));
+  low = _mm_add_ss(low, _mm_movehdup_ps(low));
+  return _mm_cvtss_f32(low);
+}
+
+// e^x for x <= 0 (scores minus their maximum): Cody-Waite reduction to r in [-ln2/2, ln2/2]
+// and a degree-6 polynomial, relative error about 2e-7; below -87 the result is tiny, not 0.
+__m256 ExpNonPositive(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), r);
+  __m256 p = _mm256_set1_ps(1.0f / 720);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  const __m256i scale =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(scale));
+}
+
+// In place: x (n) -> softmax(x), eight at a time.
+void SoftmaxVector(float* x, int64_t n) {
+  __m256 max8 = _mm256_set1_ps(-INFINITY);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) max8 = _mm256_max_ps(max8, _mm256_loadu_ps(x + i));
+  float max_value = -INFINITY;
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, max8);
+  for (float lane : lanes) max_value = std::max(max_value, lane);
+  for (int64_t t = i; t < n; ++t) max_value = std::max(max_value, x[t]);
+
+  const __m256 max_v = _mm256_set1_ps(max_value);
+  __m256 sum8 = _mm256_setzero_ps();
+  for (i = 0; i + 8 <= n; i += 8) {
+    const __m256 e = ExpNonPositive(_mm256_sub_ps(_mm256_loadu_ps(x + i), max_v));
+    _mm256_storeu_ps(x + i, e);
+    sum8 = _mm256_add_ps(sum8, e);
+  }
+  float sum = HorizontalSum(sum8);
+  for (int64_t t = i; t < n; ++t) {
+    x[t] = std::exp(x[t] - max_value);
+    sum += x[t];
+  }
+  const __m256 inverse = _mm256_set1_ps(1.0f / sum);
+  for (i = 0; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inverse));
+  for (int64_t t = i; t < n; ++t) x[t] *= 1.0f / sum;
+}
+
+// The query heads of kv heads [kv_begin, kv_end), head_dim = 8 * kChunks. Keys and values are
+// read block by block (a run of rows at a time, from memory once); within a block every head
+// works on rows already in L1, with its dot products and output chunk in registers.
+template <int kChunks>
+void AttendKvHeadsVector(const float* query, const SplitKv<float>& kv, int kv_begin, int kv_end,
+                         int group_size, int64_t first, int64_t last, float scale, float* scores,
+                         float* out) {
+  constexpr int d = 8 * kChunks;
+  constexpr int kMaxGroup = 8;
+  const int64_t n = last - first + 1;
+  const int64_t width = kv.cache.row_width;
+  const int heads = (kv_end - kv_begin) * group_size;
+  const int first_head = kv_begin * group_size;
+  const float* q = query + static_cast<int64_t>(first_head) * d;  // (heads, d)
+  float* o = out + static_cast<int64_t>(first_head) * d;          // (heads, d)
+
+  kv.ForEachRun(first, last, [&](int64_t start, int64_t count, const float* keys, const float*) {
+    for (int kv_head = kv_begin; kv_head < kv_end; ++kv_head) {
+      const int64_t offset = static_cast<int64_t>(kv_head) * d;
+      const int head0 = (kv_head - kv_begin) * group_size;
+      for (int g0 = 0; g0 < group_size; g0 += kMaxGroup) {
+        const int group = std::min(kMaxGroup, group_size - g0);
+        for (int64_t i = 0; i < count; ++i) {
+          const float* key = keys + i * width + offset;
+          __m256 acc[kMaxGroup];
+          for (int g = 0; g < group; ++g) acc[g] = _mm256_setzero_ps();
+          for (int c = 0; c < kChunks; ++c) {
+            const __m256 k = _mm256_loadu_ps(key + 8 * c);
+            for (int g = 0; g < group; ++g) {
+              acc[g] =
+                  _mm256_fmadd_ps(_mm256_loadu_ps(q + (head0 + g0 + g) * d + 8 * c), k, acc[g]);
+            }
+          }
+          const int64_t j = start - first + i;
+          for (int g = 0; g < group; ++g) {
+            scores[(head0 + g0 + g) * n + j] = scale * HorizontalSum(acc[g]);
+          }
+        }
+      }
+    }
+  });
+  for (int h = 0; h < heads; ++h) SoftmaxVector(scores + h * n, n);
+
+  std::memset(o, 0, sizeof(float) * heads * d);
+  kv.ForEachRun(first, last, [&](int64_t start, int64_t count, const float*, const float* values) {
+    for (int h = 0; h < heads; ++h) {
+      const float* value = values + static_cast<int64_t>(kv_begin + h / group_size) * d;
+      const float* p = scores + h * n + (start - first);
+      float* dst = o + static_cast<int64_t>(h) * d;
+      __m256 acc[kChunks];
+      for (int c = 0; c < kChunks; ++c) acc[c] = _mm256_loadu_ps(dst + 8 * c);
+      for (int64_t i = 0; i < count; ++i) {
+        const __m256 weight = _mm256_broadcast_ss(p + i);
+        for (int c = 0; c < kChunks; ++c) {
+          acc[c] = _mm256_fmadd_ps(weight, _mm256_loadu_ps(value + i * width + 8 * c), acc[c]);
+        }
+      }
+      for (int c = 0; c < kChunks; ++c) _mm256_storeu_ps(dst + 8 * c, acc[c]);
+    }
+  });
+}
+#endif
+
+}  // namespace
+
+void AttendKvHeads(const float* query, const SplitKv<float>& kv, int kv_begin, int kv_end,
+                   int group_size, int head_dim, int64_t first, int64_t last, float scale,
+                   float* scores, float* out) {
+#if RATTN_ATTENTION_AVX2
+  switch (head_dim) {
+    case 16:
+      return AttendKvHeadsVector<2>(query, kv, kv_begin, kv_end, group_size, first, last, scale,
+                                    scores, out);
+    case 32:
+      return AttendKvHeadsVector<4>(query, kv, kv_begin, kv_end, group_size, first, last, scale,
+                                    scores, out);
+    case 64:
+      return AttendKvHeadsVector<8>(query, kv, kv_begin, kv_end, group_size, first, last, scale,
+                                    scores, out);
+    case 128:
+      return AttendKvHeadsVector<16>(query, kv, kv_begin, kv_end, group_size, first, last, scale,
+                                     scores, out);
+    default:
+      break;
+  }
+#endif
+  AttendKvHeadsScalar(query, kv, kv_begin, kv_end, group_size, head_dim, first, last, scale, scores,
+                      out);
 }
 
 namespace {

@@ -135,7 +135,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(Shape{1, 1, 2, 1, 1, -1, 0}, Shape{4, 1, 8, 3, 19, -1, 19},
                       Shape{6, 3, 16, 5, 33, 7, 11}, Shape{8, 2, 64, 16, 99, 1, 50},
                       Shape{3, 3, 10, 7, 40, 0, 40}, Shape{4, 4, 32, 16, 70, 64, 0},
-                      Shape{4, 2, 16, 4, 37, -1, 36}));
+                      Shape{4, 2, 16, 4, 37, -1, 36}, Shape{10, 1, 128, 16, 45, -1, 20},
+                      Shape{18, 2, 64, 16, 300, 100, 150}));
 
 TEST(FeatureMapTest, SoftmaxHalvesEachSumToOneAndReluSplitsSigns) {
   std::vector<float> x = {0.5f, -1.0f, 2.0f, 0.0f};
