@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/model/checkpoint.h"
@@ -25,7 +26,7 @@ namespace rattn::server {
   info.set_vocab_size(config.vocab_size);
   info.set_max_context(config.max_position_embeddings);
   info.set_tokenizer(tokenizer != nullptr ? std::string(tokenizer->kind()) : "none");
-  info.set_dtype(std::string(dtype));
+  info.set_dtype(absl::AsciiStrToLower(dtype));
   info.set_backend(std::string(backend));
   info.set_hidden_size(config.hidden_size);
   info.set_num_attention_heads(config.num_heads);

@@ -345,6 +345,23 @@ POOL_GAUGES = ["rattn_cache_blocks_used", "rattn_cache_blocks_capacity",
 # The checks, in the order they run.
 
 
+REFLECTION_METHOD = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+
+
+def check_reflection(channel):
+    """Server reflection lists the services, as grpcurl and similar tools ask for them."""
+    print("[2b] server reflection")
+    call = channel.stream_stream(REFLECTION_METHOD, request_serializer=lambda raw: raw,
+                                 response_deserializer=lambda raw: raw)
+    # ServerReflectionRequest{list_services: ""}: field 7, length-delimited, empty.
+    responses = list(call(iter([b"\x3a\x00"]), timeout=RPC_TIMEOUT_S))
+    check(len(responses) == 1, "reflection answers a list_services request once",
+          f"{len(responses)} responses")
+    listed = responses[0] if responses else b""
+    for service in (b"rattn.v1.RattnService", b"grpc.health.v1.Health"):
+        check(service in listed, f"reflection lists {service.decode()}", f"{listed!r}")
+
+
 def check_api(stub, model_dir):
     print("[2] the API through a foreign client")
 
@@ -756,6 +773,7 @@ def main():
             scraped = []
             phases = [
                 ("api", lambda: check_api(stub, model_dir)),
+                ("reflection", lambda: check_reflection(channel)),
                 ("metrics", lambda: scraped.append(
                     check_metrics_after_traffic(stub, server.metrics_port))),
                 ("promtool", lambda: scraped and check_promtool(args.promtool, scraped[0])),
