@@ -9,7 +9,7 @@ packages=(
   libabsl-dev prometheus-cpp-dev nlohmann-json3-dev libsentencepiece-dev libutf8proc-dev
   libopenblas-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-numpy python3-sentencepiece python3-grpcio python3-protobuf prometheus
+  python3 python3-numpy python3-sentencepiece openssl python3-grpcio python3-protobuf prometheus
 )
 
 sudo_cmd=()

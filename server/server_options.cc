@@ -107,7 +107,7 @@ absl::Status ServerOptions::Validate() const {
   }
   if (listen_address.empty()) return FlagError("listen", "is required");
   RATTN_RETURN_IF_ERROR(CheckRange("threads", num_threads, 0, 1024));
-  RATTN_RETURN_IF_ERROR(CheckRange("max_message_bytes", max_message_bytes, 4096, int64_t{1} << 30));
+  RATTN_RETURN_IF_ERROR(CheckRange("max_message_size", max_message_bytes, 4096, int64_t{1} << 30));
   if (tls_cert_file.empty() != tls_key_file.empty()) {
     return FlagError("tls_cert", "--tls_cert and --tls_key must be given together");
   }

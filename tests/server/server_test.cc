@@ -2,6 +2,9 @@
 // unary), abort, deadlines and cancellation, n > 1, logprobs, health, drain and admission.
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "gmock/gmock.h"
@@ -358,6 +361,36 @@ TEST(ServerTest, BearerTokenIsRequiredWhenSet) {
   EXPECT_EQ(info.max_context(), 2048u);
   EXPECT_EQ(info.tokenizer(), "byte");
   EXPECT_EQ(info.block_size(), 16u);
+}
+
+TEST(ServerTest, ServesTlsWhenGivenACertificate) {
+  ScratchDir dir("tls");
+  const std::string command =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -addext "
+      "subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " +
+      dir.File("key.pem") + " -out " + dir.File("cert.pem") + " >/dev/null 2>&1";
+  if (std::system(command.c_str()) != 0) GTEST_SKIP() << "openssl could not make a certificate";
+  server::ServerOptions options = LocalServerOptions();
+  options.tls_cert_file = dir.File("cert.pem");
+  options.tls_key_file = dir.File("key.pem");
+  TestServer t(options);
+  std::ifstream cert_file(options.tls_cert_file);
+  std::stringstream cert;
+  cert << cert_file.rdbuf();
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = cert.str();
+  auto secure = pb::RattnService::NewStub(grpc::CreateChannel(
+      "localhost:" + std::to_string(t.server().port()), grpc::SslCredentials(ssl)));
+  grpc::ClientContext context;
+  pb::ModelInfo info;
+  grpc::Status status = secure->GetModelInfo(&context, pb::GetModelInfoRequest(), &info);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(info.vocab_size(), 300u);
+
+  // A plaintext client cannot talk to it.
+  grpc::ClientContext plain_context;
+  plain_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  EXPECT_FALSE(t.stub().GetModelInfo(&plain_context, pb::GetModelInfoRequest(), &info).ok());
 }
 
 }  // namespace
