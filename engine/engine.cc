@@ -266,9 +266,7 @@ void Engine::Step() {
   {
     // Who is running and waiting during the step, which may be long.
     std::lock_guard<std::mutex> lock(mutex_);
-    snapshot_.running = scheduler_.num_running();
-    snapshot_.waiting = scheduler_.num_waiting();
-    snapshot_.preempted = scheduler_.num_preempted();
+    SnapshotRequestCounts();
   }
   std::vector<SequenceChunk> chunks;
   chunks.reserve(plan.size());
@@ -453,6 +451,12 @@ void Engine::Deliver() {
   outbox_.clear();
 }
 
+void Engine::SnapshotRequestCounts() {
+  snapshot_.running = scheduler_.num_running();
+  snapshot_.waiting = scheduler_.num_waiting();
+  snapshot_.preempted = scheduler_.num_preempted();
+}
+
 void Engine::Publish(const StepStats& step) {
   const Clock::time_point now = Clock::now();
   if (step.generated > 0) recent_generated_.emplace_back(now, step.generated);
@@ -466,14 +470,10 @@ void Engine::Publish(const StepStats& step) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     snapshot_ = totals_;
-    snapshot_.running = scheduler_.num_running();
-    snapshot_.waiting = scheduler_.num_waiting();
-    snapshot_.preempted = scheduler_.num_preempted();
+    SnapshotRequestCounts();
     snapshot_.preemptions = scheduler_.preemptions();
     snapshot_.pools = caches_->Usage();
     snapshot_.tokens_per_second = recent / kRateWindowSeconds;
-    snapshot_.last_step_seconds = step.seconds;
-    snapshot_.last_step_tokens = step.tokens;
   }
   if (step.tokens > 0 && options_.step_observer) options_.step_observer(step);
 }

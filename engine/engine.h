@@ -81,6 +81,8 @@ class Engine {
   // request end also sees a snapshot in which its caches are free.
   void Deliver();
   void Publish(const StepStats& step);
+  // Copies the scheduler's running, waiting and preempted counts into the snapshot.
+  void SnapshotRequestCounts() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<Tokenizer> tokenizer_;

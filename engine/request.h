@@ -117,8 +117,6 @@ struct LoadSnapshot {
   int64_t generated_tokens = 0;  // since start
   int64_t prompt_tokens = 0;     // computed prompt tokens since start (recompute included)
   int64_t folded_tokens = 0;     // positions folded into rla states since start
-  double last_step_seconds = 0;  // the latest step's duration
-  int64_t last_step_tokens = 0;  // and the tokens it computed
 };
 
 }  // namespace rattn::engine

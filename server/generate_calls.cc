@@ -71,8 +71,8 @@ void GenerationCall::CancelInEngine() {
   (void)engine_->Cancel(request_id_);
 }
 
-void GenerateStreamCall::Start(engine::GenerateRequest request) {
-  absl::Status submitted = Submit(std::move(request));
+void GenerateStreamCall::Start(absl::StatusOr<engine::GenerateRequest> request) {
+  absl::Status submitted = request.ok() ? Submit(*std::move(request)) : request.status();
   if (!submitted.ok()) Refuse(ToGrpcStatus(submitted));
 }
 
@@ -139,14 +139,16 @@ void GenerateStreamCall::OnCancel() {
   CancelInEngine();
 }
 
-void GenerateUnaryCall::Start(engine::GenerateRequest request) {
-  result_->set_request_id(request.id);
-  for (int32_t i = 0; i < request.num_samples; ++i) result_->add_samples()->set_index(i);
-  absl::Status submitted = Submit(std::move(request));
-  if (!submitted.ok()) Refuse(ToGrpcStatus(submitted));
+void GenerateUnaryCall::Start(absl::StatusOr<engine::GenerateRequest> request) {
+  if (!request.ok()) {
+    Finish(ToGrpcStatus(request.status()));
+    return;
+  }
+  result_->set_request_id(request->id);
+  for (int32_t i = 0; i < request->num_samples; ++i) result_->add_samples()->set_index(i);
+  absl::Status submitted = Submit(*std::move(request));
+  if (!submitted.ok()) Finish(ToGrpcStatus(submitted));
 }
-
-void GenerateUnaryCall::Refuse(const grpc::Status& status) { Finish(status); }
 
 void GenerateUnaryCall::OnEngineEvent(engine::GenerationEvent event) {
   for (const engine::SampleOutput& output : event.outputs) {

@@ -58,10 +58,9 @@ class GenerateStreamCall final : public grpc::ServerWriteReactor<pb::GenerateRes
   GenerateStreamCall(engine::Engine* engine, ServerMetrics* metrics)
       : GenerationCall(engine, metrics) {}
 
-  // Submits the request, or finishes the call with the submission's error.
-  void Start(engine::GenerateRequest request);
-  // Finishes the call before anything was submitted.
-  void Refuse(const grpc::Status& status);
+  // Submits the request, or finishes the call with the refusal: `request`'s own error (from
+  // admission or conversion) or the submission's.
+  void Start(absl::StatusOr<engine::GenerateRequest> request);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
@@ -69,6 +68,8 @@ class GenerateStreamCall final : public grpc::ServerWriteReactor<pb::GenerateRes
 
  private:
   void OnEngineEvent(engine::GenerationEvent event) override;
+  // Finishes the call before anything was submitted.
+  void Refuse(const grpc::Status& status);
   // Starts the next write, or finishes once the engine is done and nothing is left to write.
   void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
@@ -89,8 +90,8 @@ class GenerateUnaryCall final : public grpc::ServerUnaryReactor, private Generat
   GenerateUnaryCall(engine::Engine* engine, ServerMetrics* metrics, pb::GenerateResult* result)
       : GenerationCall(engine, metrics), result_(result) {}
 
-  void Start(engine::GenerateRequest request);
-  void Refuse(const grpc::Status& status);
+  // As GenerateStreamCall::Start.
+  void Start(absl::StatusOr<engine::GenerateRequest> request);
 
   void OnCancel() override;
   void OnDone() override { delete this; }

@@ -5,8 +5,6 @@
 // SIGTERM or SIGINT starts a drain (see Server::Drain); the process exits 0 once it is done.
 #include <csignal>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -15,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "engine/util/file_util.h"
 #include "engine/util/logging.h"
 #include "engine/util/status_macros.h"
 #include "server/model_loader.h"
@@ -51,11 +50,11 @@ namespace {
 
 absl::StatusOr<std::string> ReadToken(const std::string& path) {
   if (path.empty()) return std::string();
-  std::ifstream file(path);
-  if (!file) return absl::NotFoundError(absl::StrCat("--auth_token_file: cannot read ", path));
-  std::ostringstream text;
-  text << file.rdbuf();
-  std::string token(absl::StripAsciiWhitespace(text.str()));
+  absl::StatusOr<std::string> text = ReadSmallFile(path, /*max_bytes=*/4096);
+  if (!text.ok())
+    return absl::Status(text.status().code(),
+                        absl::StrCat("--auth_token_file: ", text.status().message()));
+  std::string token(absl::StripAsciiWhitespace(*text));
   if (token.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("--auth_token_file: ", path, " is empty"));
   }

@@ -78,12 +78,15 @@ ServerMetrics::ServerMetrics(absl::string_view version, absl::string_view backen
   prompt_tokens_ = AddCounter(r, "rattn_prompt_tokens_total", "Prompt tokens of ended requests.");
   generated_tokens_ =
       AddCounter(r, "rattn_generated_tokens_total", "Tokens generated for ended requests.");
-  finished_ = &prometheus::BuildCounter()
-                   .Name("rattn_requests_finished_total")
-                   .Help("Samples ended, by finish reason (a request with n samples counts n).")
-                   .Register(r);
-  for (const char* reason : {"length", "stop", "eos", "cancelled", "error"}) {
-    finished_->Add({{"reason", reason}});
+  auto& finished = prometheus::BuildCounter()
+                       .Name("rattn_requests_finished_total")
+                       .Help("Samples ended, by finish reason (a request with n samples counts n).")
+                       .Register(r);
+  for (engine::FinishReason reason :
+       {engine::FinishReason::kLength, engine::FinishReason::kStop, engine::FinishReason::kEos,
+        engine::FinishReason::kCancelled, engine::FinishReason::kError}) {
+    finished_[static_cast<size_t>(reason)] =
+        &finished.Add({{"reason", std::string(engine::FinishReasonName(reason))}});
   }
   rejected_ = &prometheus::BuildCounter()
                    .Name("rattn_requests_rejected_total")
@@ -131,8 +134,7 @@ void RequestMetrics::Observe(const engine::GenerationEvent& event) {
     last = now;
   }
   for (const engine::SampleFinish& finish : event.finished) {
-    metrics_->finished_->Add({{"reason", std::string(engine::FinishReasonName(finish.reason))}})
-        .Increment();
+    metrics_->finished_[static_cast<size_t>(finish.reason)]->Increment();
   }
   if (!event.done) return;
   const engine::RequestTimings& t = event.timings;

@@ -8,6 +8,7 @@
 #ifndef RATTN_SERVER_METRICS_H_
 #define RATTN_SERVER_METRICS_H_
 
+#include <array>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -49,7 +50,8 @@ class ServerMetrics {
   prometheus::Histogram* step_tokens_;
   prometheus::Counter* prompt_tokens_;
   prometheus::Counter* generated_tokens_;
-  prometheus::Family<prometheus::Counter>* finished_;
+  // By engine::FinishReason, resolved once so that the engine's thread never looks labels up.
+  std::array<prometheus::Counter*, 5> finished_;
   prometheus::Family<prometheus::Counter>* rejected_;
 };
 

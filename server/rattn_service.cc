@@ -83,12 +83,7 @@ grpc::ServerUnaryReactor* RattnService::Answer(grpc::CallbackServerContext* cont
 grpc::ServerWriteReactor<pb::GenerateResponse>* RattnService::Generate(
     grpc::CallbackServerContext* context, const pb::GenerateRequest* message) {
   auto* call = new GenerateStreamCall(engine_, metrics_);
-  absl::StatusOr<engine::GenerateRequest> request = Prepare(context, *message);
-  if (!request.ok()) {
-    call->Refuse(ToGrpcStatus(request.status()));
-  } else {
-    call->Start(*std::move(request));
-  }
+  call->Start(Prepare(context, *message));
   return call;
 }
 
@@ -96,12 +91,7 @@ grpc::ServerUnaryReactor* RattnService::GenerateUnary(grpc::CallbackServerContex
                                                       const pb::GenerateRequest* message,
                                                       pb::GenerateResult* result) {
   auto* call = new GenerateUnaryCall(engine_, metrics_, result);
-  absl::StatusOr<engine::GenerateRequest> request = Prepare(context, *message);
-  if (!request.ok()) {
-    call->Refuse(ToGrpcStatus(request.status()));
-  } else {
-    call->Start(*std::move(request));
-  }
+  call->Start(Prepare(context, *message));
   return call;
 }
 

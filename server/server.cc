@@ -1,12 +1,9 @@
 #include "server/server.h"
 
 #include <chrono>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
+#include "engine/util/file_util.h"
 #include "engine/util/logging.h"
 #include "engine/util/status_macros.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -26,22 +23,22 @@ constexpr auto kDrainPollInterval = std::chrono::milliseconds(20);
 // After a drain, how long calls get to write their last responses before they are cut off.
 constexpr auto kShutdownGrace = std::chrono::seconds(5);
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::ostringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
+// A PEM file is a few KiB; a certificate chain rarely passes 100 KiB.
+constexpr int64_t kMaxPemBytes = 1 << 20;
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerOptions& options) {
   if (options.tls_cert_file.empty()) return grpc::InsecureServerCredentials();
   grpc::SslServerCredentialsOptions ssl;
   grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-  RATTN_ASSIGN_OR_RETURN(pair.private_key, ReadFile(options.tls_key_file));
-  RATTN_ASSIGN_OR_RETURN(pair.cert_chain, ReadFile(options.tls_cert_file));
+  RATTN_ASSIGN_OR_RETURN(pair.private_key, ReadSmallFile(options.tls_key_file, kMaxPemBytes));
+  RATTN_ASSIGN_OR_RETURN(pair.cert_chain, ReadSmallFile(options.tls_cert_file, kMaxPemBytes));
   ssl.pem_key_cert_pairs.push_back(std::move(pair));
   return grpc::SslServerCredentials(ssl);
+}
+
+// "HOST:PORT" with the port actually bound (the flag may say 0).
+std::string WithPort(const std::string& address, int port) {
+  return absl::StrCat(address.substr(0, address.rfind(':')), ":", port);
 }
 
 engine::EngineOptions EngineOptionsFor(const ServerOptions& options, int64_t budget_bytes,
@@ -109,9 +106,7 @@ absl::Status Server::StartGrpc() {
     return absl::UnavailableError(
         absl::StrCat("--listen: cannot listen on ", options_.listen_address));
   }
-  std::vector<std::string> host_port = absl::StrSplit(options_.listen_address, ':');
-  host_port.back() = absl::StrCat(port_);
-  RATTN_LOG(INFO) << "listening on " << absl::StrJoin(host_port, ":")
+  RATTN_LOG(INFO) << "listening on " << WithPort(options_.listen_address, port_)
                   << (options_.tls_cert_file.empty() ? " (plaintext)" : " (TLS)")
                   << (options_.auth_token.empty() ? "" : ", bearer token required")
                   << (options_.reflection ? ", reflection on" : "");
@@ -125,9 +120,8 @@ absl::Status Server::StartMetrics() {
       metrics_http_, MetricsHttpServer::Start(options_.metrics_address, {metrics_->registry().get(),
                                                                          engine_collector_.get()}));
   metrics_port_ = metrics_http_->port();
-  std::vector<std::string> host_port = absl::StrSplit(options_.metrics_address, ':');
-  host_port.back() = absl::StrCat(metrics_port_);
-  RATTN_LOG(INFO) << "metrics on http://" << absl::StrJoin(host_port, ":") << "/metrics";
+  RATTN_LOG(INFO) << "metrics on http://" << WithPort(options_.metrics_address, metrics_port_)
+                  << "/metrics";
   return absl::OkStatus();
 }
 

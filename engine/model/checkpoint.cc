@@ -5,14 +5,13 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "engine/util/file_util.h"
 #include "engine/util/float16.h"
 #include "engine/util/logging.h"
 #include "engine/util/status_macros.h"
@@ -27,23 +26,7 @@ std::string ShapeText(const std::vector<int64_t>& shape) {
 }
 
 // config.json files are a few KiB; anything this large is not one.
-constexpr std::uintmax_t kMaxConfigBytes = 16 << 20;
-
-absl::StatusOr<std::string> ReadConfigText(const fs::path& path) {
-  std::error_code error;
-  std::uintmax_t size = fs::file_size(path, error);
-  if (error) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot open"));
-  if (size > kMaxConfigBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(path.string(), ": ", size,
-                                                   " bytes is too large for a config (limit ",
-                                                   kMaxConfigBytes, ")"));
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot open"));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+constexpr int64_t kMaxConfigBytes = 16 << 20;
 
 // Older Hugging Face exports carry the RoPE frequencies as a buffer; they are recomputed here.
 bool IsIgnorableTensor(absl::string_view name) {
@@ -91,7 +74,8 @@ absl::StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& 
   checkpoint->directory_ = directory;
 
   fs::path config_path = fs::path(directory) / "config.json";
-  RATTN_ASSIGN_OR_RETURN(std::string config_text, ReadConfigText(config_path));
+  RATTN_ASSIGN_OR_RETURN(std::string config_text,
+                         ReadSmallFile(config_path.string(), kMaxConfigBytes));
   absl::StatusOr<ModelConfig> config = ModelConfig::FromJson(config_text);
   if (!config.ok()) {
     return absl::InvalidArgumentError(

@@ -2,8 +2,6 @@
 #include "engine/tokenizer/tokenizer.h"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +9,7 @@
 #include "engine/tokenizer/byte_tokenizer.h"
 #include "engine/tokenizer/sentencepiece_tokenizer.h"
 #include "engine/tokenizer/utf8.h"
+#include "engine/util/file_util.h"
 #include "engine/util/json_util.h"
 #include "engine/util/logging.h"
 #include "engine/util/status_macros.h"
@@ -22,22 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // Llama 3's tokenizer.json is about 9 MiB; a file this large is not a tokenizer.
-constexpr std::uintmax_t kMaxJsonBytes = 256 << 20;
-
-absl::StatusOr<std::string> ReadText(const fs::path& path) {
-  std::error_code error;
-  const std::uintmax_t size = fs::file_size(path, error);
-  if (error) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot open"));
-  if (size > kMaxJsonBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path.string(), ": ", size, " bytes is too large (limit ", kMaxJsonBytes, ")"));
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot open"));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+constexpr int64_t kMaxJsonBytes = 256 << 20;
 
 // The content of a special token as tokenizer_config.json names it: a string, or an object
 // with "content" (a serialized AddedToken); "" when absent or null.
@@ -58,7 +42,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadBpe(const fs::path& json_path,
                                                    const fs::path& config_path) {
   BpeTokenizer::Options options;
   if (fs::exists(config_path)) {
-    RATTN_ASSIGN_OR_RETURN(std::string config_text, ReadText(config_path));
+    RATTN_ASSIGN_OR_RETURN(std::string config_text,
+                           ReadSmallFile(config_path.string(), kMaxJsonBytes));
     RATTN_ASSIGN_OR_RETURN(nlohmann::json config,
                            ParseJsonStrict(config_text, config_path.string()));
     if (!config.is_object()) {
@@ -69,7 +54,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadBpe(const fs::path& json_path,
     RATTN_ASSIGN_OR_RETURN(options.eos_token,
                            SpecialTokenContent(config, "eos_token", config_path.string()));
   }
-  RATTN_ASSIGN_OR_RETURN(std::string json_text, ReadText(json_path));
+  RATTN_ASSIGN_OR_RETURN(std::string json_text, ReadSmallFile(json_path.string(), kMaxJsonBytes));
   RATTN_ASSIGN_OR_RETURN(std::unique_ptr<BpeTokenizer> tokenizer,
                          BpeTokenizer::FromJson(json_text, json_path.string(), options));
   return tokenizer;

@@ -7,20 +7,15 @@
 #include <cmath>
 #include <cstring>
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#define RATTN_ATTENTION_AVX2 1
-#endif
+#include "kernels/cpu/internal/vector_math.h"
 
 namespace rattn::kernels::cpu {
 namespace {
 
-float Dot(const float* a, const float* b, int n) {
-  float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-  for (int i = 0; i < n; ++i) sum += a[i] * b[i];
-  return sum;
-}
+using internal::Dot;
+#if RATTN_KERNELS_AVX2
+using internal::HorizontalSum;
+#endif
 
 // In place: x (n) -> softmax(x).
 void Softmax(float* x, int64_t n) {
@@ -79,14 +74,7 @@ void AttendKvHeadsScalar(const float* query, const SplitKv<float>& kv, int kv_be
   });
 }
 
-#if RATTN_ATTENTION_AVX2
-float HorizontalSum(__m256 v) {
-  __m128 low = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  low = _mm_add_ps(low, _mm_movehl_ps(low, low));
-  low = _mm_add_ss(low, _mm_movehdup_ps(low));
-  return _mm_cvtss_f32(low);
-}
-
+#if RATTN_KERNELS_AVX2
 // e^x for x <= 0 (scores minus their maximum): Cody-Waite reduction to r in [-ln2/2, ln2/2]
 // and a degree-6 polynomial, relative error about 2e-7; below -87 the result is tiny, not 0.
 __m256 ExpNonPositive(__m256 x) {
@@ -204,7 +192,7 @@ void AttendKvHeadsVector(const float* query, const SplitKv<float>& kv, int kv_be
 void AttendKvHeads(const float* query, const SplitKv<float>& kv, int kv_begin, int kv_end,
                    int group_size, int head_dim, int64_t first, int64_t last, float scale,
                    float* scores, float* out) {
-#if RATTN_ATTENTION_AVX2
+#if RATTN_KERNELS_AVX2
   switch (head_dim) {
     case 16:
       return AttendKvHeadsVector<2>(query, kv, kv_begin, kv_end, group_size, first, last, scale,

@@ -4,25 +4,24 @@
 #include <cstdint>
 #include <vector>
 
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include "kernels/cpu/internal/vector_math.h"
+
+#if RATTN_KERNELS_AVX2 && defined(__F16C__)
 #define RATTN_SMALL_BATCH_AVX2 1
-#include <immintrin.h>
 #endif
 
 namespace rattn::kernels::cpu {
 namespace {
 
+using internal::Dot;
+#if RATTN_KERNELS_AVX2
+using internal::HorizontalSum;
+#endif
+
 // Tiles: this many weight rows (output columns) and activation rows at once. 4 x 2 keeps eight
 // accumulators, four weight vectors and two activation vectors in the sixteen AVX registers.
 constexpr int kColumnTile = 4;
 constexpr int kRowTile = 2;
-
-float Dot(const float* a, const float* b, int n) {
-  float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-  for (int i = 0; i < n; ++i) sum += a[i] * b[i];
-  return sum;
-}
 
 void Store(float* y, float value, float beta) { *y = beta == 0.0f ? value : value + beta * *y; }
 
@@ -41,15 +40,6 @@ void RowByRow(const float* x, WeightMatrix w, int rows, int in, int out, int o, 
 }
 
 #if RATTN_SMALL_BATCH_AVX2
-float HorizontalSum(__m256 v) {
-  __m128 low = _mm256_castps256_ps128(v);
-  __m128 high = _mm256_extractf128_ps(v, 1);
-  low = _mm_add_ps(low, high);
-  low = _mm_add_ps(low, _mm_movehl_ps(low, low));
-  low = _mm_add_ss(low, _mm_movehdup_ps(low));
-  return _mm_cvtss_f32(low);
-}
-
 // Eight weights from element `index` of a weight row, as fp32.
 template <WeightType T>
 __m256 Load8(const void* row, int64_t index) {

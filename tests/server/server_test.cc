@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "gmock/gmock.h"
-#include "grpcpp/generic/generic_stub.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "tests/server/server_test_util.h"
 
@@ -19,47 +19,18 @@ using ::testing::HasSubstr;
 
 std::vector<int32_t> Prompt(int length, uint64_t seed) { return RandomTokens(length, 256, seed); }
 
+using HealthStatus = grpc::health::v1::HealthCheckResponse::ServingStatus;
+constexpr HealthStatus kServing = grpc::health::v1::HealthCheckResponse::SERVING;
+constexpr HealthStatus kNotServing = grpc::health::v1::HealthCheckResponse::NOT_SERVING;
+
 // The health status of the whole server, through the standard service's Check method.
-grpc::Status CheckHealth(TestServer& t, int* status) {
-  grpc::GenericStub generic(t.channel());
-  // grpc.health.v1.HealthCheckRequest{service: ""} encodes to no bytes.
-  grpc::ByteBuffer request;
-  grpc::ByteBuffer response;
+HealthStatus HealthOf(TestServer& t) {
+  auto stub = grpc::health::v1::Health::NewStub(t.channel());
   grpc::ClientContext context;
-  std::mutex mutex;
-  std::condition_variable done_cv;
-  bool done = false;
-  grpc::Status result;
-  grpc::Slice empty;
-  request = grpc::ByteBuffer(&empty, 1);
-  generic.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request,
-                    &response, [&](grpc::Status s) {
-                      std::lock_guard<std::mutex> lock(mutex);
-                      result = s;
-                      done = true;
-                      done_cv.notify_all();
-                    });
-  std::unique_lock<std::mutex> lock(mutex);
-  done_cv.wait(lock, [&] { return done; });
-  if (!result.ok()) return result;
-  std::vector<grpc::Slice> slices;
-  (void)response.Dump(&slices);
-  std::string bytes;
-  for (const grpc::Slice& s : slices)
-    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  // HealthCheckResponse{status = 1}: tag 0x08 then the enum value (SERVING 1, NOT_SERVING 2).
-  *status = bytes.size() == 2 && bytes[0] == 0x08 ? bytes[1] : 0;
-  return result;
-}
-
-constexpr int kServing = 1;
-constexpr int kNotServing = 2;
-
-int HealthOf(TestServer& t) {
-  int status = -1;
-  grpc::Status call = CheckHealth(t, &status);
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::Status call = stub->Check(&context, grpc::health::v1::HealthCheckRequest(), &response);
   EXPECT_TRUE(call.ok()) << call.error_message();
-  return status;
+  return response.status();
 }
 
 TEST(ServerTest, StreamingAndUnaryGiveTheSameTokens) {

@@ -2,10 +2,9 @@
 #include "tools/common/grpc_client.h"
 
 #include <chrono>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "engine/util/file_util.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
@@ -17,15 +16,6 @@ namespace {
 // enforces its own limit on what it sends.
 constexpr int kMaxReceiveMessageBytes = 64 << 20;
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("cannot read ", path));
-  return contents.str();
-}
-
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ClientOptions& options) {
@@ -33,7 +23,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ClientOptions& 
   if (options.tls_ca_file.empty()) {
     credentials = grpc::InsecureChannelCredentials();
   } else {
-    absl::StatusOr<std::string> roots = ReadFile(options.tls_ca_file);
+    absl::StatusOr<std::string> roots = ReadSmallFile(options.tls_ca_file, /*max_bytes=*/16 << 20);
     if (!roots.ok()) return roots.status();
     grpc::SslCredentialsOptions ssl;
     ssl.pem_root_certs = *std::move(roots);
