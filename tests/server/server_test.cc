@@ -233,8 +233,14 @@ TEST(ServerTest, DrainFinishesRequestsInFlightAndRefusesNewOnes) {
         [&, i] { results[i] = RunStream(t.stub(), GreedyRequest(Prompt(8, 10 + i), 30)); });
   }
   t.gate().WaitUntilHeld();
-  std::thread drain([&] { EXPECT_EQ(t.server().Drain(), 0); });
+  // All three must be in the engine before the drain starts, or a late one is refused.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (true) {
+    const engine::LoadSnapshot load = t.server().engine().Load();
+    if (load.running + load.waiting == 3 || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  std::thread drain([&] { EXPECT_EQ(t.server().Drain(), 0); });
   while (t.server().serving() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
