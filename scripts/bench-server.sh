@@ -25,7 +25,7 @@ cmake --preset release >/dev/null
 cmake --build --preset release --target engine_benchmark rattn-server rattn-bench
 
 server_pid=""
-cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true; }
+cleanup() { if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; fi; }
 trap cleanup EXIT
 
 for mix in "${mixes[@]}"; do

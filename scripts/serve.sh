@@ -27,9 +27,7 @@ if [ "$model_given" -eq 0 ]; then
   demo=models/rattn-demo-random
   if [ ! -f "$demo/config.json" ]; then
     echo "serve: making the demo model (random weights) in $demo"
-    "$bin/tools/rattn-make-checkpoint" --out="$demo" --layers=r,r,r,f,r,r,r,f --vocab=259 \
-      --hidden=256 --intermediate=768 --heads=8 --kv_heads=4 --window=128 --max_positions=4096 \
-      --dtype=bf16 --seed=20261203
+    scripts/make-demo-model.sh "$bin/tools/rattn-make-checkpoint" "$demo"
   fi
   args=(--model_dir="$demo" "${args[@]}")
 fi

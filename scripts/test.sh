@@ -3,7 +3,9 @@
 #   1. installs the build dependencies from Debian's packages (scripts/install-deps.sh);
 #   2. builds the release preset (with the CUDA backend when /usr/local/cuda exists) and runs
 #      its tests, including the golden-logit comparison with the numpy reference;
-#   3. builds the tests again with AddressSanitizer and UndefinedBehaviorSanitizer and runs them.
+#   3. checks the deployment files (scripts/deploy-check.sh) and runs Prometheus with deploy's
+#      configuration against the release build's rattn-server (scripts/prometheus-check.py);
+#   4. builds the tests again with AddressSanitizer and UndefinedBehaviorSanitizer and runs them.
 # Usage: scripts/test.sh [--no-sanitizers]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +25,10 @@ echo "== release build and tests"
 cmake --preset release
 cmake --build --preset release -j "$jobs"
 ctest --preset release -j "$jobs"
+
+echo "== deployment files and Prometheus rules"
+scripts/deploy-check.sh
+/usr/bin/python3 scripts/prometheus-check.py --bin=build/release
 
 if [ "$sanitizers" -eq 1 ]; then
   echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"

@@ -43,6 +43,9 @@ ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "On SIGTERM, how long in-flight requests may run before they are cancelled");
 ABSL_FLAG(absl::Duration, stall_timeout, absl::Seconds(30),
           "Health turns NOT_SERVING when work waits and no engine step ends for this long");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::InfiniteDuration(),
+          "Close connections older than this gracefully, so clients rebalance onto new replicas "
+          "(inf: never)");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 
 namespace rattn::server {
@@ -96,6 +99,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.reflection = absl::GetFlag(FLAGS_reflection);
   options.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   options.stall_timeout = absl::GetFlag(FLAGS_stall_timeout);
+  options.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
   RATTN_RETURN_IF_ERROR(options.Validate());
   return options;
 }

@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -10,6 +9,7 @@
 #include "engine/model/checkpoint.h"
 #include "engine/util/logging.h"
 #include "engine/util/status_macros.h"
+#include "server/host_limits.h"
 
 namespace rattn::server {
 
@@ -47,6 +47,14 @@ absl::StatusOr<LoadedModel> LoadModel(const ServerOptions& options) {
   LoadedModel loaded;
   cpu::CpuBackendOptions cpu_options;
   cpu_options.num_threads = options.num_threads;
+  if (cpu_options.num_threads == 0) {
+    const HostLimits limits = ReadHostLimits();
+    cpu_options.num_threads = DefaultThreads(limits, AffinityCores());
+    if (limits.cgroup_cpus > 0) {
+      RATTN_LOG(INFO) << "cgroup CPU quota " << limits.cgroup_cpus << ": "
+                      << cpu_options.num_threads << " CPU backend threads";
+    }
+  }
   cpu_options.weight_precision = options.weight_precision;
   RATTN_ASSIGN_OR_RETURN(std::unique_ptr<cpu::CpuBackend> backend,
                          cpu::CpuBackend::Create(*checkpoint, cpu_options));
@@ -71,17 +79,6 @@ absl::StatusOr<LoadedModel> LoadModel(const ServerOptions& options) {
                   << loaded.weight_bytes / (1 << 20) << " MiB of weights on the "
                   << loaded.backend->name() << " backend, tokenizer " << loaded.info.tokenizer();
   return loaded;
-}
-
-int64_t AvailableHostBytes() {
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key;
-  int64_t kib = 0;
-  std::string unit;
-  while (meminfo >> key >> kib >> unit) {
-    if (key == "MemAvailable:") return kib * 1024;
-  }
-  return 0;
 }
 
 }  // namespace rattn::server

@@ -31,9 +31,6 @@ absl::StatusOr<LoadedModel> LoadModel(const ServerOptions& options);
                                      absl::string_view dtype, absl::string_view backend,
                                      const engine::Tokenizer* tokenizer);
 
-// Bytes of host memory the kernel reports available (MemAvailable); 0 when unknown.
-int64_t AvailableHostBytes();
-
 }  // namespace rattn::server
 
 #endif  // RATTN_SERVER_MODEL_LOADER_H_

@@ -1,6 +1,8 @@
 #include "server/server.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 
 #include "absl/strings/str_cat.h"
 #include "engine/util/file_util.h"
@@ -8,6 +10,7 @@
 #include "engine/util/status_macros.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "server/host_limits.h"
 
 #ifndef RATTN_VERSION
 #define RATTN_VERSION "unknown"
@@ -17,6 +20,11 @@ namespace rattn::server {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// A duration as a gRPC channel argument: milliseconds in an int.
+int ClampedMilliseconds(absl::Duration d) {
+  return static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(d), INT32_MAX));
+}
 
 constexpr auto kHealthPollInterval = std::chrono::milliseconds(100);
 constexpr auto kDrainPollInterval = std::chrono::milliseconds(20);
@@ -62,7 +70,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   std::unique_ptr<Server> server(new Server(options));
   server->metrics_ = std::make_unique<ServerMetrics>(RATTN_VERSION, model.backend->name());
 
-  const int64_t budget = options.memory_budget.Resolve(AvailableHostBytes());
+  const int64_t budget = options.memory_budget.Resolve(ReadHostLimits().available_bytes);
   if (budget < (int64_t{1} << 20)) {
     return absl::ResourceExhaustedError(
         absl::StrCat("--memory_budget: ", options.memory_budget.ToString(), " leaves ", budget,
@@ -95,6 +103,13 @@ absl::Status Server::StartGrpc() {
   builder.AddListeningPort(options_.listen_address, credentials, &port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options_.max_message_bytes));
+  if (options_.max_connection_age != absl::InfiniteDuration()) {
+    // Calls in flight get up to a drain's time to finish on the closing connection.
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               ClampedMilliseconds(options_.max_connection_age));
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                               ClampedMilliseconds(options_.drain_timeout));
+  }
   builder.RegisterService(service_.get());
   grpc_server_ = builder.BuildAndStart();
   if (grpc_server_ != nullptr) {

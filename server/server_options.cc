@@ -126,6 +126,9 @@ absl::Status ServerOptions::Validate() const {
   RATTN_RETURN_IF_ERROR(CheckRange("max_waiting", max_waiting, 1, 1 << 20));
   if (drain_timeout < absl::ZeroDuration()) return FlagError("drain_timeout", "is negative");
   if (stall_timeout <= absl::ZeroDuration()) return FlagError("stall_timeout", "must be positive");
+  if (max_connection_age < absl::Seconds(1)) {
+    return FlagError("max_connection_age", "must be at least 1s (or inf)");
+  }
   return absl::OkStatus();
 }
 

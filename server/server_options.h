@@ -60,6 +60,10 @@ struct ServerOptions {
   // Health turns NOT_SERVING when work waits and no engine step has ended for this long.
   absl::Duration stall_timeout = absl::Seconds(30);
 
+  // Connections older than this are closed gracefully (GOAWAY; calls in flight finish), so that
+  // clients re-resolve and spread onto new replicas; infinite keeps them.
+  absl::Duration max_connection_age = absl::InfiniteDuration();
+
   // Checks ranges and that the files named exist; errors name the flag.
   absl::Status Validate() const;
 };

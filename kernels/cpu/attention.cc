@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include "kernels/cpu/internal/vector_math.h"
 
@@ -13,6 +14,7 @@ namespace rattn::kernels::cpu {
 namespace {
 
 using internal::Dot;
+using internal::Prefetch;
 #if RATTN_KERNELS_AVX2
 using internal::HorizontalSum;
 #endif
@@ -124,6 +126,16 @@ void SoftmaxVector(float* x, int64_t n) {
   for (int64_t t = i; t < n; ++t) x[t] *= 1.0f / sum;
 }
 
+// The cache rows the next run reads, from position `next` to the end of its block or `last`:
+// {first row, row count}, or {null, 0} when they are the step's own rows (already in cache).
+std::pair<const float*, int64_t> NextCacheRun(const SplitKv<float>& kv, int64_t next, int64_t last,
+                                              bool keys) {
+  if (next > last || next >= kv.split) return {nullptr, 0};
+  const int64_t rows = std::min<int64_t>(
+      {kv.cache.block_size - next % kv.cache.block_size, last - next + 1, kv.split - next});
+  return {keys ? kv.cache.KeyRow(next) : kv.cache.ValueRow(next), rows};
+}
+
 // The query heads of kv heads [kv_begin, kv_end), head_dim = 8 * kChunks. Keys and values are
 // read block by block (a run of rows at a time, from memory once); within a block every head
 // works on rows already in L1, with its dot products and output chunk in registers.
@@ -140,13 +152,21 @@ void AttendKvHeadsVector(const float* query, const SplitKv<float>& kv, int kv_be
   const float* q = query + static_cast<int64_t>(first_head) * d;  // (heads, d)
   float* o = out + static_cast<int64_t>(first_head) * d;          // (heads, d)
 
+  // Bytes of each row this call reads: its kv heads' slice.
+  const int64_t slice_offset = static_cast<int64_t>(kv_begin) * d;
+  const int64_t slice_bytes = static_cast<int64_t>(kv_end - kv_begin) * d * sizeof(float);
   kv.ForEachRun(first, last, [&](int64_t start, int64_t count, const float* keys, const float*) {
+    // The next block's rows are fetched while this one computes, a row per row of this one.
+    const auto [next_keys, next_count] = NextCacheRun(kv, start + count, last, true);
     for (int kv_head = kv_begin; kv_head < kv_end; ++kv_head) {
       const int64_t offset = static_cast<int64_t>(kv_head) * d;
       const int head0 = (kv_head - kv_begin) * group_size;
       for (int g0 = 0; g0 < group_size; g0 += kMaxGroup) {
         const int group = std::min(kMaxGroup, group_size - g0);
         for (int64_t i = 0; i < count; ++i) {
+          if (kv_head == kv_begin && g0 == 0 && i < next_count) {
+            Prefetch(next_keys + i * width + slice_offset, slice_bytes);
+          }
           const float* key = keys + i * width + offset;
           __m256 acc[kMaxGroup];
           for (int g = 0; g < group; ++g) acc[g] = _mm256_setzero_ps();
@@ -169,6 +189,7 @@ void AttendKvHeadsVector(const float* query, const SplitKv<float>& kv, int kv_be
 
   std::memset(o, 0, sizeof(float) * heads * d);
   kv.ForEachRun(first, last, [&](int64_t start, int64_t count, const float*, const float* values) {
+    const auto [next_values, next_count] = NextCacheRun(kv, start + count, last, false);
     for (int h = 0; h < heads; ++h) {
       const float* value = values + static_cast<int64_t>(kv_begin + h / group_size) * d;
       const float* p = scores + h * n + (start - first);
@@ -176,6 +197,9 @@ void AttendKvHeadsVector(const float* query, const SplitKv<float>& kv, int kv_be
       __m256 acc[kChunks];
       for (int c = 0; c < kChunks; ++c) acc[c] = _mm256_loadu_ps(dst + 8 * c);
       for (int64_t i = 0; i < count; ++i) {
+        if (h == 0 && i < next_count) {
+          Prefetch(next_values + i * width + slice_offset, slice_bytes);
+        }
         const __m256 weight = _mm256_broadcast_ss(p + i);
         for (int c = 0; c < kChunks; ++c) {
           acc[c] = _mm256_fmadd_ps(weight, _mm256_loadu_ps(value + i * width + 8 * c), acc[c]);

@@ -14,6 +14,7 @@ namespace rattn::kernels::cpu {
 namespace {
 
 using internal::Dot;
+using internal::Prefetch;
 #if RATTN_KERNELS_AVX2
 using internal::HorizontalSum;
 #endif
@@ -95,8 +96,17 @@ void Tiled(const float* x, WeightMatrix w, int rows, int in, int out, int first,
   thread_local std::vector<float> tail;
   if (convert_once) converted.resize(static_cast<size_t>(kColumnTile) * in);
   tail.resize(static_cast<size_t>(kColumnTile) * tail_width);
+  // With many activation rows a tile computes long enough for the next tile's weight rows to
+  // arrive meanwhile; with one or two the hardware prefetcher keeps up on its own.
+  const int ahead = rows > kRowTile ? kColumnTile : end;
+  const int64_t tile_bytes = static_cast<int64_t>(kColumnTile) * in * WeightBytes(T);
   int o = first;
   for (; o + kColumnTile <= end; o += kColumnTile) {
+    if (o + ahead + kColumnTile <= end) {
+      Prefetch(
+          static_cast<const char*>(w.data) + static_cast<int64_t>(o + ahead) * in * WeightBytes(T),
+          tile_bytes);
+    }
     for (int c = 0; c < kColumnTile && tail_width > 0; ++c) {
       WeightsToFloat(w, static_cast<int64_t>(o + c) * in + vector_end, tail_width,
                      tail.data() + c * tail_width);

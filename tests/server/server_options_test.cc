@@ -59,6 +59,8 @@ TEST(ServerOptionsTest, EveryRangeIsCheckedAndTheFlagNamed) {
       {[](ServerOptions& o) { o.max_tokens_per_step = 0; }, "--max_tokens_per_step"},
       {[](ServerOptions& o) { o.max_waiting = 0; }, "--max_waiting"},
       {[](ServerOptions& o) { o.drain_timeout = absl::Seconds(-1); }, "--drain_timeout"},
+      {[](ServerOptions& o) { o.max_connection_age = absl::Milliseconds(10); },
+       "--max_connection_age"},
       {[](ServerOptions& o) { o.stall_timeout = absl::ZeroDuration(); }, "--stall_timeout"},
   };
   for (const Case& c : cases) {

@@ -258,6 +258,34 @@ TEST(ServerTest, DrainFinishesRequestsInFlightAndRefusesNewOnes) {
   }
 }
 
+TEST(ServerTest, ConnectionsPastMaxAgeCloseGracefully) {
+  server::ServerOptions options = LocalServerOptions();
+  options.max_connection_age = absl::Seconds(1);
+  options.drain_timeout = absl::Seconds(20);  // the grace a call in flight gets
+  TestServer t(options);
+  t.gate().Close();
+  StreamResult in_flight;
+  std::thread client([&] { in_flight = RunStream(t.stub(), GreedyRequest(Prompt(8, 3), 10)); });
+  t.gate().WaitUntilHeld();
+  // The connection ages out while the call is held in the engine: the server sends GOAWAY and
+  // the channel stops offering the connection for new calls.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (t.channel()->GetState(false) == GRPC_CHANNEL_READY &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_NE(t.channel()->GetState(false), GRPC_CHANNEL_READY);
+  t.gate().Open();
+  client.join();
+  ASSERT_TRUE(in_flight.status.ok()) << in_flight.status.error_message();
+  ASSERT_EQ(in_flight.tokens.size(), 1u);
+  EXPECT_EQ(in_flight.tokens[0].size(), 10u);
+  // A new call opens a new connection.
+  StreamResult after = RunStream(t.stub(), GreedyRequest(Prompt(8, 4), 3));
+  EXPECT_TRUE(after.status.ok()) << after.status.error_message();
+  EXPECT_TRUE(t.WaitUntilIdle());
+}
+
 TEST(ServerTest, DrainCancelsWhatOutlivesTheTimeout) {
   server::ServerOptions options = LocalServerOptions();
   options.drain_timeout = absl::Milliseconds(100);

@@ -2,6 +2,8 @@
 #ifndef RATTN_KERNELS_CPU_INTERNAL_VECTOR_MATH_H_
 #define RATTN_KERNELS_CPU_INTERNAL_VECTOR_MATH_H_
 
+#include <cstdint>
+
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define RATTN_KERNELS_AVX2 1
@@ -15,6 +17,13 @@ inline float Dot(const float* a, const float* b, int n) {
 #pragma omp simd reduction(+ : sum)
   for (int i = 0; i < n; ++i) sum += a[i] * b[i];
   return sum;
+}
+
+// Asks for [p, p + bytes) to be brought into the caches ahead of use: streaming kernels call it
+// for the data after the block they are computing on, so memory and arithmetic overlap.
+inline void Prefetch(const void* p, int64_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(c + b, 0, 3);
 }
 
 #if RATTN_KERNELS_AVX2
