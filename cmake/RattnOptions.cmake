@@ -21,3 +21,12 @@ if(RATTN_SANITIZE)
     -fno-sanitize-recover=all>)
   target_link_options(rattn_build_flags INTERFACE -fsanitize=${RATTN_SANITIZE})
 endif()
+
+if(RATTN_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "RATTN_FUZZ needs clang (libFuzzer); use the fuzz preset")
+  endif()
+  # Coverage instrumentation everywhere; only the fuzz targets link libFuzzer's main.
+  target_compile_options(rattn_build_flags INTERFACE
+    $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=fuzzer-no-link>)
+endif()

@@ -17,6 +17,7 @@
 #include "engine/util/logging.h"
 #include "engine/util/status_macros.h"
 #include "server/model_loader.h"
+#include "server/request_parser.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, model_dir, "", "Model directory (config.json, *.safetensors, tokenizer)");
@@ -121,6 +122,7 @@ int Run() {
     return 2;
   }
   SetMinLogLevel(*level);
+  server::RouteProtobufLogs();
   absl::StatusOr<ServerOptions> options = OptionsFromFlags();
   if (!options.ok()) {
     RATTN_LOG(ERROR) << options.status().message();

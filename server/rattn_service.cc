@@ -9,10 +9,18 @@
 #include "engine/util/status_macros.h"
 #include "server/generate_calls.h"
 #include "server/request_convert.h"
+#include "server/request_parser.h"
 #include "server/status_util.h"
 
 namespace rattn::server {
 namespace {
+
+// The index of `method` in RattnService, as the generated code numbers methods.
+int MethodIndex(const char* method) {
+  const google::protobuf::ServiceDescriptor* service =
+      pb::GenerateRequest::descriptor()->file()->FindServiceByName("RattnService");
+  return service->FindMethodByName(method)->index();
+}
 
 uint64_t RandomWord() {
   std::random_device device;
@@ -37,7 +45,51 @@ RattnService::RattnService(engine::Engine* engine, ServerMetrics* metrics, pb::M
       model_info_(std::move(model_info)),
       auth_token_(std::move(auth_token)),
       id_prefix_(absl::StrFormat("%08x", static_cast<uint32_t>(RandomWord()))),
-      next_seed_(RandomWord()) {}
+      next_seed_(RandomWord()) {
+  // Requests that carry strings are parsed here, not by gRPC (request_parser.h). The handlers
+  // replace those the generated base class installed, with the same response types.
+  ParseRequestsOf("GenerateUnary", &RattnService::GenerateUnary);
+  ParseRequestsOf("Abort", &RattnService::Abort);
+  ParseRequestsOf("Tokenize", &RattnService::Tokenize);
+  MarkMethodCallback(
+      MethodIndex("Generate"),
+      new grpc::internal::CallbackServerStreamingHandler<grpc::ByteBuffer, pb::GenerateResponse>(
+          [this](grpc::CallbackServerContext* context, const grpc::ByteBuffer* payload)
+              -> grpc::ServerWriteReactor<pb::GenerateResponse>* {
+            pb::GenerateRequest message;
+            const absl::Status parsed = ParseRequest(*payload, &message);
+            if (parsed.ok()) return Generate(context, &message);
+            auto* call = new GenerateStreamCall(engine_, metrics_);
+            call->Start(RefuseUnparsed(context, parsed));
+            return call;
+          }));
+}
+
+template <typename Request, typename Response>
+void RattnService::ParseRequestsOf(const char* method,
+                                   grpc::ServerUnaryReactor* (RattnService::*handler)(
+                                       grpc::CallbackServerContext*, const Request*, Response*)) {
+  MarkMethodCallback(
+      MethodIndex(method),
+      new grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer, Response>(
+          [this, handler](grpc::CallbackServerContext* context, const grpc::ByteBuffer* payload,
+                          Response* response) -> grpc::ServerUnaryReactor* {
+            Request request;
+            const absl::Status parsed = ParseRequest(*payload, &request);
+            if (parsed.ok()) return (this->*handler)(context, &request, response);
+            return Answer(context, RefuseUnparsed(context, parsed));
+          }));
+}
+
+absl::Status RattnService::RefuseUnparsed(grpc::CallbackServerContext* context,
+                                          const absl::Status& parsed) {
+  absl::Status status = Admit(context);  // counts its own refusals
+  if (status.ok()) {
+    status = parsed;
+    if (metrics_ != nullptr) metrics_->CountRejected(status.code());
+  }
+  return status;
+}
 
 absl::Status RattnService::Admit(grpc::CallbackServerContext* context) const {
   absl::Status status;

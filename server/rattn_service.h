@@ -58,6 +58,14 @@ class RattnService final : public pb::RattnService::CallbackService {
   // Finishes a unary call with `status`.
   grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context,
                                    const absl::Status& status);
+  // The status for a request that did not parse (`parsed`): the admission's refusal first.
+  absl::Status RefuseUnparsed(grpc::CallbackServerContext* context, const absl::Status& parsed);
+  // Installs a handler for unary `method` that parses its request (request_parser.h) and hands
+  // it to `handler`, in place of gRPC's parsing.
+  template <typename Request, typename Response>
+  void ParseRequestsOf(const char* method,
+                       grpc::ServerUnaryReactor* (RattnService::*handler)(
+                           grpc::CallbackServerContext*, const Request*, Response*));
 
   engine::Engine* engine_;
   ServerMetrics* metrics_;

@@ -41,7 +41,7 @@ absl::StatusOr<nlohmann::json> ParseJsonStrict(absl::string_view text, absl::str
     try {
       json unused = json::parse(text.begin(), text.end());
       (void)unused;
-    } catch (const json::parse_error& error) {
+    } catch (const json::exception& error) {  // parse_error, or out_of_range for 1e999
       detail = error.what();
     }
     return absl::InvalidArgumentError(absl::StrCat(what, ": ", detail));

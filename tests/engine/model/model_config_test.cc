@@ -86,6 +86,15 @@ TEST(ModelConfigTest, RefusesDuplicateKeys) {
       << config.status();
 }
 
+// Found by checkpoint_fuzzer: a number past double's range once escaped as an exception.
+TEST(ModelConfigTest, RefusesNumbersPastDoubleRange) {
+  auto config = ModelConfig::FromJson(R"({"model_type": "llama", "rope_theta": 1e505})");
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(config.status().message().find("number overflow"), absl::string_view::npos)
+      << config.status();
+}
+
 TEST(ModelConfigTest, RefusesBiasesAndOtherActivations) {
   const char* base = R"({"model_type": "llama", "vocab_size": 10, "hidden_size": 8,
     "intermediate_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
