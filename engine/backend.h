@@ -4,11 +4,14 @@
 #define RATTN_ENGINE_BACKEND_H_
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "engine/cache/cache_storage.h"
 #include "engine/model/model_config.h"
 #include "engine/sequence_cache.h"
 
@@ -44,6 +47,16 @@ class Backend {
   // Not thread-safe: one caller at a time.
   virtual absl::Status Forward(std::span<const SequenceChunk> chunks,
                                std::vector<float>* logits) = 0;
+
+  // The storage for cache pools this backend computes on; null means host memory in fp32
+  // (CacheManager's default). Every sequence of a step must come from such a storage.
+  virtual absl::StatusOr<std::unique_ptr<CacheStorage>> NewCacheStorage() {
+    return std::unique_ptr<CacheStorage>();
+  }
+
+  // Bytes free where this backend's caches live (device memory), for budgets given as a
+  // fraction; -1 when they live in host memory, whose limits the caller knows better.
+  virtual int64_t CacheMemoryAvailable() const { return -1; }
 };
 
 // Checks the preconditions of Backend::Forward shared by every backend.

@@ -67,8 +67,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::unique_ptr<Backend> 
                                                    " tokens but the model only ",
                                                    backend->config().vocab_size));
   }
+  RATTN_ASSIGN_OR_RETURN(std::unique_ptr<CacheStorage> storage, backend->NewCacheStorage());
   RATTN_ASSIGN_OR_RETURN(std::unique_ptr<CacheManager> caches,
-                         CacheManager::Create(backend->config(), options.cache));
+                         CacheManager::Create(backend->config(), options.cache, std::move(storage)));
   std::unique_ptr<Engine> engine(
       new Engine(std::move(backend), std::move(tokenizer), std::move(caches), options));
   engine->loop_ = std::thread([e = engine.get()] { e->Loop(); });

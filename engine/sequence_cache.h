@@ -16,11 +16,14 @@
 #define RATTN_ENGINE_SEQUENCE_CACHE_H_
 
 #include <cstdint>
+#include <span>
 
 #include "absl/status/status.h"
 #include "kernels/paged_kv.h"
 
 namespace rattn::engine {
+
+class CacheStorage;
 
 class SequenceCache {
  public:
@@ -35,12 +38,23 @@ class SequenceCache {
   // changes. Views returned earlier by Kv() and RlaState() may be invalidated.
   virtual absl::Status Reserve(int64_t new_length) = 0;
 
-  // Layer `layer`'s key/value rows: the positions held now (see above). Valid until the next
-  // Reserve() or Commit().
+  // Layer `layer`'s key/value rows: the positions held now (see above), for caches whose
+  // storage is host memory in fp32 (the CPU backend's). Valid until the next Reserve() or
+  // Commit().
   virtual kernels::PagedKv<float> Kv(int layer) = 0;
 
-  // Rattention layer `layer`'s state S; valid until the next Reserve() or Commit().
+  // Rattention layer `layer`'s state S, in the cache's storage (device memory for a device
+  // storage); valid until the next Reserve() or Commit().
   virtual float* RlaState(int layer) = 0;
+
+  // For backends that address the pools themselves (the CUDA backend copies tables to the
+  // device): the block table of local (window) or global layers, logical block -> pool block,
+  // -1 for window blocks already released; and the rla_state slot, -1 when there is none.
+  // Valid until the next Reserve() or Commit().
+  virtual std::span<const int32_t> BlockTable(bool local) const = 0;
+  virtual int32_t rla_slot() const = 0;
+  // The storage holding this sequence's rows and state.
+  virtual CacheStorage& storage() = 0;
 
   // Marks positions below `new_length` (<= reserved_length()) as computed. Local layers drop
   // the positions that left the window, which the caller has already folded into S.

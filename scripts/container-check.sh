@@ -54,6 +54,7 @@ trap cleanup EXIT
 step "the Debian bookworm base"
 if ! "${podman[@]}" image exists "$base"; then
   rootfs=$(mktemp -d)
+  chmod 755 "$rootfs"  # the image's root directory: mktemp's 0700 would lock out the rattn user
   mirror=$(sed -n 's/^URIs: //p' /etc/apt/sources.list.d/debian.sources | head -n 1)
   debootstrap --variant=minbase bookworm "$rootfs" "${mirror:-http://deb.debian.org/debian}"
   tar -C "$rootfs" -c . | "${podman[@]}" import - "$base"

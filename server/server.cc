@@ -70,7 +70,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   std::unique_ptr<Server> server(new Server(options));
   server->metrics_ = std::make_unique<ServerMetrics>(RATTN_VERSION, model.backend->name());
 
-  const int64_t budget = options.memory_budget.Resolve(ReadHostLimits().available_bytes);
+  // A fraction is of the memory free where the caches live: the device's for a GPU backend.
+  const int64_t device_free = model.backend->CacheMemoryAvailable();
+  const int64_t budget = options.memory_budget.Resolve(
+      device_free >= 0 ? device_free : ReadHostLimits().available_bytes);
   if (budget < (int64_t{1} << 20)) {
     return absl::ResourceExhaustedError(
         absl::StrCat("--memory_budget: ", options.memory_budget.ToString(), " leaves ", budget,

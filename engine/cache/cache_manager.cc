@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/util/logging.h"
+#include "engine/util/status_macros.h"
 
 namespace rattn::engine {
 namespace {
@@ -15,20 +16,6 @@ int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 double MiB(int64_t bytes) { return static_cast<double>(bytes) / (1 << 20); }
 
-// Bytes of one unit of each pool.
-struct UnitBytes {
-  int64_t global;  // a global_kv block: keys and values of every global layer
-  int64_t window;  // a window block: keys and values of every local layer
-  int64_t rla;     // an rla_state slot: S of every rattention layer
-};
-
-UnitBytes UnitsFor(const model::ModelConfig& config, int block_size) {
-  const int64_t block_rows = static_cast<int64_t>(block_size) * config.kv_width() * 2;
-  return {config.NumGlobalLayers() * block_rows * static_cast<int64_t>(sizeof(float)),
-          config.NumLocalLayers() * block_rows * static_cast<int64_t>(sizeof(float)),
-          config.NumRlaLayers() * config.rla_state_floats() * static_cast<int64_t>(sizeof(float))};
-}
-
 struct PoolSizes {
   int32_t global = 0;
   int32_t window = 0;
@@ -36,6 +23,14 @@ struct PoolSizes {
 };
 
 }  // namespace
+
+UnitBytes UnitBytesFor(const model::ModelConfig& config, int block_size, int kv_element_bytes,
+                       int state_element_bytes) {
+  const int64_t block_elements = static_cast<int64_t>(block_size) * config.kv_width() * 2;
+  return {config.NumGlobalLayers() * block_elements * kv_element_bytes,
+          config.NumLocalLayers() * block_elements * kv_element_bytes,
+          config.NumRlaLayers() * config.rla_state_floats() * state_element_bytes};
+}
 
 absl::Status CacheOptions::Validate() const {
   if (block_size < 1 || block_size > 1024) {
@@ -56,10 +51,13 @@ absl::Status CacheOptions::Validate() const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<CacheManager>> CacheManager::Create(const model::ModelConfig& config,
-                                                                   const CacheOptions& options) {
+absl::StatusOr<std::unique_ptr<CacheManager>> CacheManager::Create(
+    const model::ModelConfig& config, const CacheOptions& options,
+    std::unique_ptr<CacheStorage> storage) {
   if (absl::Status valid = options.Validate(); !valid.ok()) return valid;
-  const UnitBytes unit = UnitsFor(config, options.block_size);
+  if (storage == nullptr) storage = NewHostCacheStorage();
+  const UnitBytes unit = UnitBytesFor(config, options.block_size, storage->kv_element_bytes(),
+                                      storage->state_element_bytes());
   const int32_t per_sequence_window =
       NeedForLength(config, options.block_size, config.sliding_window + 2).window_blocks;
   const int64_t per_sequence_bytes = per_sequence_window * unit.window + unit.rla;
@@ -89,18 +87,18 @@ absl::StatusOr<std::unique_ptr<CacheManager>> CacheManager::Create(const model::
     }
   }
 
-  std::unique_ptr<CacheManager> manager(new CacheManager(config, options));
+  const int64_t block_elements = static_cast<int64_t>(options.block_size) * config.kv_width();
+  std::vector<int64_t> layer_elements(config.num_layers);
+  for (int layer = 0; layer < config.num_layers; ++layer) {
+    layer_elements[layer] = (config.IsLocal(layer) ? sizes.window : sizes.global) * block_elements;
+  }
+  RATTN_RETURN_IF_ERROR(storage->Allocate(
+      layer_elements,
+      static_cast<int64_t>(sizes.rla) * config.NumRlaLayers() * config.rla_state_floats()));
+  std::unique_ptr<CacheManager> manager(new CacheManager(config, options, std::move(storage)));
   manager->global_pool_ = BlockPool(sizes.global);
   manager->window_pool_ = BlockPool(sizes.window);
   manager->rla_pool_ = BlockPool(sizes.rla);
-  const int64_t row_floats = static_cast<int64_t>(options.block_size) * config.kv_width();
-  for (int layer = 0; layer < config.num_layers; ++layer) {
-    int64_t blocks = config.IsLocal(layer) ? sizes.window : sizes.global;
-    manager->keys_[layer].assign(blocks * row_floats, 0.0f);
-    manager->values_[layer].assign(blocks * row_floats, 0.0f);
-  }
-  manager->rla_states_.assign(
-      static_cast<int64_t>(sizes.rla) * config.NumRlaLayers() * config.rla_state_floats(), 0.0f);
 
   const int64_t full_context = config.max_position_embeddings;
   const CacheNeed need = manager->NeedFor(full_context);
@@ -108,24 +106,24 @@ absl::StatusOr<std::unique_ptr<CacheManager>> CacheManager::Create(const model::
   if (need.global_blocks > 0) fit = std::min<int64_t>(fit, sizes.global / need.global_blocks);
   if (need.window_blocks > 0) fit = std::min<int64_t>(fit, sizes.window / need.window_blocks);
   if (need.rla_slots > 0) fit = std::min<int64_t>(fit, sizes.rla);
-  RATTN_LOG(INFO) << "cache pools (block size " << options.block_size << "): global_kv "
-                  << sizes.global << " blocks (" << MiB(sizes.global * unit.global)
-                  << " MiB), window " << sizes.window << " blocks ("
-                  << MiB(sizes.window * unit.window) << " MiB), rla_state " << sizes.rla
-                  << " slots (" << MiB(sizes.rla * unit.rla) << " MiB); " << fit
+  RATTN_LOG(INFO) << "cache pools in " << manager->storage_->location() << " memory (block size "
+                  << options.block_size << "): global_kv " << sizes.global << " blocks ("
+                  << MiB(sizes.global * unit.global) << " MiB), window " << sizes.window
+                  << " blocks (" << MiB(sizes.window * unit.window) << " MiB), rla_state "
+                  << sizes.rla << " slots (" << MiB(sizes.rla * unit.rla) << " MiB); " << fit
                   << " requests of the full " << full_context << "-token context fit";
   return manager;
 }
 
-CacheManager::CacheManager(const model::ModelConfig& config, const CacheOptions& options)
+CacheManager::CacheManager(const model::ModelConfig& config, const CacheOptions& options,
+                           std::unique_ptr<CacheStorage> storage)
     : config_(config),
       options_(options),
       rla_index_(config.num_layers, -1),
       global_pool_(0),
       window_pool_(0),
       rla_pool_(0),
-      keys_(config.num_layers),
-      values_(config.num_layers) {
+      storage_(std::move(storage)) {
   int next = 0;
   for (int layer = 0; layer < config.num_layers; ++layer) {
     if (config.HasRla(layer)) rla_index_[layer] = next++;
@@ -185,14 +183,16 @@ absl::Status CacheManager::CheckFits(int64_t length, int count) const {
 }
 
 int64_t CacheManager::BytesFor(int64_t length) const {
-  const UnitBytes unit = UnitsFor(config_, options_.block_size);
+  const UnitBytes unit = UnitBytesFor(config_, options_.block_size, storage_->kv_element_bytes(),
+                                      storage_->state_element_bytes());
   const CacheNeed need = NeedFor(length);
   return need.global_blocks * unit.global + need.window_blocks * unit.window +
          need.rla_slots * unit.rla;
 }
 
 std::vector<PoolUsage> CacheManager::Usage() const {
-  const UnitBytes unit = UnitsFor(config_, options_.block_size);
+  const UnitBytes unit = UnitBytesFor(config_, options_.block_size, storage_->kv_element_bytes(),
+                                      storage_->state_element_bytes());
   return {{"global_kv", global_pool_.num_blocks(), global_pool_.num_used(), unit.global},
           {"window", window_pool_.num_blocks(), window_pool_.num_used(), unit.window},
           {"rla_state", rla_pool_.num_blocks(), rla_pool_.num_used(), unit.rla}};
@@ -214,8 +214,7 @@ absl::StatusOr<std::unique_ptr<PagedSequenceCache>> CacheManager::NewSequence(in
   std::unique_ptr<PagedSequenceCache> sequence(new PagedSequenceCache(this, max_length));
   if (need.rla_slots > 0) {
     sequence->rla_slot_ = rla_pool_.Allocate();
-    float* slot = RlaSlot(sequence->rla_slot_, -1);
-    std::fill(slot, slot + config_.NumRlaLayers() * config_.rla_state_floats(), 0.0f);
+    RATTN_RETURN_IF_ERROR(storage_->Zero(RlaSlot(sequence->rla_slot_, -1), RlaSlotBytes()));
   }
   sequence->window_quota_ = need.window_blocks;
   window_promised_ += need.window_blocks;
@@ -248,8 +247,8 @@ absl::Status CacheManager::CopyInto(const PagedSequenceCache& parent, PagedSeque
         "global_kv pool: need ", global_blocks, " blocks, ", global_pool_.num_free(), " free"));
   }
   if (c.rla_slot_ >= 0) {
-    std::memcpy(RlaSlot(c.rla_slot_, -1), RlaSlot(parent.rla_slot_, -1),
-                sizeof(float) * config_.NumRlaLayers() * config_.rla_state_floats());
+    RATTN_RETURN_IF_ERROR(
+        storage_->Copy(RlaSlot(c.rla_slot_, -1), RlaSlot(parent.rla_slot_, -1), RlaSlotBytes()));
   }
   if (config_.NumGlobalLayers() > 0) {
     for (int64_t i = 0; i < global_blocks; ++i) {
@@ -259,8 +258,8 @@ absl::Status CacheManager::CopyInto(const PagedSequenceCache& parent, PagedSeque
         c.global_table_.push_back(block);
       } else {
         int32_t copy = global_pool_.Allocate();
-        CopyBlock(/*global=*/true, block, copy);
         c.global_table_.push_back(copy);
+        RATTN_RETURN_IF_ERROR(CopyBlock(/*global=*/true, block, copy));
       }
     }
   }
@@ -273,29 +272,37 @@ absl::Status CacheManager::CopyInto(const PagedSequenceCache& parent, PagedSeque
     assert(copy >= 0 && c.window_held_ < c.window_quota_);  // promised at the child's creation
     --window_promised_;
     ++c.window_held_;
-    CopyBlock(/*global=*/false, parent.window_table_[i], copy);
     c.window_table_[i] = copy;
+    RATTN_RETURN_IF_ERROR(CopyBlock(/*global=*/false, parent.window_table_[i], copy));
   }
   c.length_ = parent.length_;
   c.reserved_ = parent.length_;
   return absl::OkStatus();
 }
 
-void CacheManager::CopyBlock(bool global, int32_t from, int32_t to) {
-  const int64_t floats = static_cast<int64_t>(options_.block_size) * config_.kv_width();
+absl::Status CacheManager::CopyBlock(bool global, int32_t from, int32_t to) {
+  const int64_t bytes =
+      static_cast<int64_t>(options_.block_size) * config_.kv_width() * storage_->kv_element_bytes();
   for (int layer = 0; layer < config_.num_layers; ++layer) {
     if (config_.IsGlobal(layer) != global) continue;
-    std::memcpy(keys_[layer].data() + to * floats, keys_[layer].data() + from * floats,
-                sizeof(float) * floats);
-    std::memcpy(values_[layer].data() + to * floats, values_[layer].data() + from * floats,
-                sizeof(float) * floats);
+    for (void* base : {storage_->keys(layer), storage_->values(layer)}) {
+      char* bytes_base = static_cast<char*>(base);
+      RATTN_RETURN_IF_ERROR(
+          storage_->Copy(bytes_base + to * bytes, bytes_base + from * bytes, bytes));
+    }
   }
+  return absl::OkStatus();
 }
 
-float* CacheManager::RlaSlot(int32_t slot, int layer) {
-  const int64_t per_layer = config_.rla_state_floats();
+int64_t CacheManager::RlaSlotBytes() const {
+  return static_cast<int64_t>(config_.NumRlaLayers()) * config_.rla_state_floats() *
+         storage_->state_element_bytes();
+}
+
+char* CacheManager::RlaSlot(int32_t slot, int layer) {
   const int64_t index = layer < 0 ? 0 : rla_index_[layer];
-  return rla_states_.data() +
+  const int64_t per_layer = config_.rla_state_floats() * storage_->state_element_bytes();
+  return static_cast<char*>(storage_->states()) +
          (static_cast<int64_t>(slot) * config_.NumRlaLayers() + index) * per_layer;
 }
 
@@ -333,10 +340,12 @@ absl::Status PagedSequenceCache::Reserve(int64_t new_length) {
                                                      m.global_pool_.num_free(), " free"));
   }
   for (int64_t i : shared) {
-    int32_t copy = m.global_pool_.Allocate();
-    m.CopyBlock(/*global=*/true, global_table_[i], copy);
-    m.global_pool_.Release(global_table_[i]);
+    const int32_t original = global_table_[i];
+    const int32_t copy = m.global_pool_.Allocate();
+    const absl::Status copied = m.CopyBlock(/*global=*/true, original, copy);
+    m.global_pool_.Release(original);  // still referenced by the sequences sharing it
     global_table_[i] = copy;
+    RATTN_RETURN_IF_ERROR(copied);
   }
   for (int64_t i = 0; i < fresh; ++i) global_table_.push_back(m.global_pool_.Allocate());
   reserved_ = new_length;
@@ -346,12 +355,13 @@ absl::Status PagedSequenceCache::Reserve(int64_t new_length) {
 kernels::PagedKv<float> PagedSequenceCache::Kv(int layer) {
   CacheManager& m = *manager_;
   const std::vector<int32_t>& table = m.config_.IsLocal(layer) ? window_table_ : global_table_;
-  return {m.keys_[layer].data(), m.values_[layer].data(), table.data(), m.options_.block_size,
+  return {static_cast<float*>(m.storage_->keys(layer)),
+          static_cast<float*>(m.storage_->values(layer)), table.data(), m.options_.block_size,
           m.config_.kv_width()};
 }
 
 float* PagedSequenceCache::RlaState(int layer) {
-  return rla_slot_ >= 0 ? manager_->RlaSlot(rla_slot_, layer) : nullptr;
+  return rla_slot_ >= 0 ? reinterpret_cast<float*>(manager_->RlaSlot(rla_slot_, layer)) : nullptr;
 }
 
 void PagedSequenceCache::Commit(int64_t new_length) {

@@ -12,7 +12,8 @@
 // step never fails for them; global blocks are taken as the sequence grows (Reserve), and the
 // scheduler preempts when they run out.
 //
-// Storage is host memory, for the CPU backend. Not thread-safe: owned by the engine loop.
+// The bytes live in a CacheStorage (cache_storage.h): host memory for the CPU backend unless a
+// backend supplies its own. Not thread-safe: owned by the engine loop.
 #ifndef RATTN_ENGINE_CACHE_CACHE_MANAGER_H_
 #define RATTN_ENGINE_CACHE_CACHE_MANAGER_H_
 
@@ -23,6 +24,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/cache/block_pool.h"
+#include "engine/cache/cache_storage.h"
 #include "engine/model/model_config.h"
 #include "engine/sequence_cache.h"
 
@@ -61,6 +63,16 @@ struct CacheNeed {
 // The most a sequence of `length` positions holds in each pool, for a model and block size.
 CacheNeed NeedForLength(const model::ModelConfig& config, int block_size, int64_t length);
 
+// Bytes of one unit of each pool, for keys and values of `kv_element_bytes` and states of
+// `state_element_bytes` per element.
+struct UnitBytes {
+  int64_t global = 0;  // a global_kv block: keys and values of every global layer
+  int64_t window = 0;  // a window block: keys and values of every local layer
+  int64_t rla = 0;     // an rla_state slot: S of every rattention layer
+};
+UnitBytes UnitBytesFor(const model::ModelConfig& config, int block_size, int kv_element_bytes,
+                       int state_element_bytes);
+
 // Options whose explicit pool sizes hold exactly `sequences` sequences of up to `max_length`
 // positions each (at least one unit per pool), for tools, tests and benchmarks.
 CacheOptions PoolsFor(const model::ModelConfig& config, int block_size, int sequences,
@@ -76,8 +88,10 @@ enum class ForkMode {
 
 class CacheManager {
  public:
-  static absl::StatusOr<std::unique_ptr<CacheManager>> Create(const model::ModelConfig& config,
-                                                              const CacheOptions& options);
+  // Pools in `storage`; host fp32 storage when it is null.
+  static absl::StatusOr<std::unique_ptr<CacheManager>> Create(
+      const model::ModelConfig& config, const CacheOptions& options,
+      std::unique_ptr<CacheStorage> storage = nullptr);
   ~CacheManager();
 
   // An empty sequence that may grow to `max_length` positions. It takes its rla slot and is
@@ -108,18 +122,26 @@ class CacheManager {
 
   std::vector<PoolUsage> Usage() const;
   const CacheOptions& options() const { return options_; }
+  // Pool sizes in blocks (global_kv, window) and slots (rla_state).
+  int32_t global_blocks() const { return global_pool_.num_blocks(); }
+  int32_t window_blocks() const { return window_pool_.num_blocks(); }
+  int32_t rla_slots() const { return rla_pool_.num_blocks(); }
+  CacheStorage& storage() { return *storage_; }
   const model::ModelConfig& config() const { return config_; }
 
  private:
   friend class PagedSequenceCache;
 
-  CacheManager(const model::ModelConfig& config, const CacheOptions& options);
+  CacheManager(const model::ModelConfig& config, const CacheOptions& options,
+               std::unique_ptr<CacheStorage> storage);
 
   // Window blocks free and not promised to a sequence.
   int32_t window_available() const { return window_pool_.num_free() - window_promised_; }
   // Copies every layer's rows of one block to another block of the same kind.
-  void CopyBlock(bool global, int32_t from, int32_t to);
-  float* RlaSlot(int32_t slot, int layer);
+  absl::Status CopyBlock(bool global, int32_t from, int32_t to);
+  // Layer `layer`'s state in `slot` (layer -1: the slot's first state, where all of them start).
+  char* RlaSlot(int32_t slot, int layer);
+  int64_t RlaSlotBytes() const;
 
   model::ModelConfig config_;
   CacheOptions options_;
@@ -128,10 +150,9 @@ class CacheManager {
   BlockPool window_pool_;
   BlockPool rla_pool_;
   int32_t window_promised_ = 0;  // window blocks promised to sequences but not yet taken
-  // Per layer: (blocks, B, num_kv_heads, head_dim) keys and values, in its kind's pool.
-  std::vector<std::vector<float>> keys_;
-  std::vector<std::vector<float>> values_;
-  std::vector<float> rla_states_;  // (slots, rattention layers, num_kv_heads, 2d, d)
+  // Per layer: (blocks, B, num_kv_heads, head_dim) keys and values, in its kind's pool; then
+  // the states, (slots, rattention layers, num_kv_heads, 2d, d).
+  std::unique_ptr<CacheStorage> storage_;
 };
 
 // A sequence's share of the pools; returns everything it holds when destroyed. Implements the
@@ -148,6 +169,11 @@ class PagedSequenceCache : public SequenceCache {
   kernels::PagedKv<float> Kv(int layer) override;
   float* RlaState(int layer) override;
   void Commit(int64_t new_length) override;
+  std::span<const int32_t> BlockTable(bool local) const override {
+    return local ? window_table_ : global_table_;
+  }
+  int32_t rla_slot() const override { return rla_slot_; }
+  CacheStorage& storage() override { return *manager_->storage_; }
 
   int64_t max_length() const { return max_length_; }
   int32_t window_blocks_held() const { return window_held_; }
