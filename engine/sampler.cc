@@ -100,6 +100,12 @@ double SequenceSampler::NextUniform() {
 }
 
 int32_t SequenceSampler::Sample(std::span<const float> logits, std::vector<float>& scratch) {
+  const double uniform = params_.temperature == 0.0f ? 0.0 : NextUniform();
+  return SampleWithUniform(logits, uniform, scratch);
+}
+
+int32_t SequenceSampler::SampleWithUniform(std::span<const float> logits, double uniform,
+                                           std::vector<float>& scratch) const {
   const int vocab = static_cast<int>(logits.size());
   scratch.assign(logits.begin(), logits.end());
   std::span<float> x(scratch);
@@ -162,7 +168,7 @@ int32_t SequenceSampler::Sample(std::span<const float> logits, std::vector<float
     kept = 0.0;
     for (int32_t token : order) kept += x[token];
   }
-  double target = NextUniform() * kept;
+  double target = uniform * kept;
   for (int32_t token : order) {
     target -= x[token];
     if (target < 0.0) return token;

@@ -48,6 +48,16 @@ class SequenceSampler {
   // reusable workspace.
   int32_t Sample(std::span<const float> logits, std::vector<float>& scratch);
 
+  // The token Sample() picks when its generator draws `uniform` (in [0, 1)); greedy sampling
+  // ignores it. For backends that sample elsewhere and for tests of them.
+  int32_t SampleWithUniform(std::span<const float> logits, double uniform,
+                            std::vector<float>& scratch) const;
+
+  // The tokens penalties apply to: those of the prompt (for repetition_penalty, sorted) and
+  // those of the output with their counts.
+  std::span<const int32_t> prompt_tokens() const { return prompt_tokens_; }
+  const absl::flat_hash_map<int32_t, int32_t>& output_counts() const { return output_counts_; }
+
   // Records a token of the output (for the penalties).
   void Accept(int32_t token);
 

@@ -53,6 +53,8 @@ class SequenceCache {
   // Valid until the next Reserve() or Commit().
   virtual std::span<const int32_t> BlockTable(bool local) const = 0;
   virtual int32_t rla_slot() const = 0;
+  // Positions per block of its block tables.
+  virtual int32_t block_size() const = 0;
   // The storage holding this sequence's rows and state.
   virtual CacheStorage& storage() = 0;
 

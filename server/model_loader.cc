@@ -11,6 +11,10 @@
 #include "engine/util/status_macros.h"
 #include "server/host_limits.h"
 
+#if RATTN_HAVE_CUDA
+#include "engine/cuda/cuda_backend.h"
+#endif
+
 namespace rattn::server {
 
 ::rattn::v1::ModelInfo DescribeModel(const model::ModelConfig& config, absl::string_view name,
@@ -35,16 +39,11 @@ namespace rattn::server {
   return info;
 }
 
-absl::StatusOr<LoadedModel> LoadModel(const ServerOptions& options) {
-  const auto start = std::chrono::steady_clock::now();
-  RATTN_ASSIGN_OR_RETURN(std::unique_ptr<model::Checkpoint> checkpoint,
-                         model::Checkpoint::Open(options.model_dir));
-  if (options.backend == BackendKind::kCuda) {
-    // TODO(#5): the CUDA backend; until it lands a GPU cannot be asked for.
-    return absl::FailedPreconditionError(
-        "--backend=cuda: this build of rattn has no CUDA backend yet; use --backend=cpu");
-  }
-  LoadedModel loaded;
+namespace {
+
+absl::StatusOr<std::unique_ptr<engine::Backend>> MakeCpuBackend(const ServerOptions& options,
+                                                                const model::Checkpoint& checkpoint,
+                                                                int64_t* weight_bytes) {
   cpu::CpuBackendOptions cpu_options;
   cpu_options.num_threads = options.num_threads;
   if (cpu_options.num_threads == 0) {
@@ -57,9 +56,51 @@ absl::StatusOr<LoadedModel> LoadModel(const ServerOptions& options) {
   }
   cpu_options.weight_precision = options.weight_precision;
   RATTN_ASSIGN_OR_RETURN(std::unique_ptr<cpu::CpuBackend> backend,
-                         cpu::CpuBackend::Create(*checkpoint, cpu_options));
-  loaded.weight_bytes = backend->streamed_weight_bytes();
-  loaded.backend = std::move(backend);
+                         cpu::CpuBackend::Create(checkpoint, cpu_options));
+  *weight_bytes = backend->streamed_weight_bytes();
+  return backend;
+}
+
+// The backend options.backend asks for: auto takes the GPU when this build has the CUDA
+// backend and the machine a device.
+absl::StatusOr<std::unique_ptr<engine::Backend>> MakeBackend(const ServerOptions& options,
+                                                             const model::Checkpoint& checkpoint,
+                                                             int64_t* weight_bytes) {
+#if RATTN_HAVE_CUDA
+  const bool device = cuda::CudaDeviceAvailable();
+  if (options.backend == BackendKind::kCuda && !device) {
+    return absl::FailedPreconditionError(
+        "--backend=cuda: no CUDA device is visible to this process; use --backend=cpu");
+  }
+  if (options.backend == BackendKind::kCuda || (options.backend == BackendKind::kAuto && device)) {
+    cuda::CudaBackendOptions cuda_options;
+    cuda_options.max_step_rows = options.max_tokens_per_step;
+    RATTN_ASSIGN_OR_RETURN(std::unique_ptr<cuda::CudaBackend> backend,
+                           cuda::CudaBackend::Create(checkpoint, cuda_options));
+    *weight_bytes = backend->streamed_weight_bytes();
+    return backend;
+  }
+  if (options.backend == BackendKind::kAuto) {
+    RATTN_LOG(INFO) << "--backend=auto: no CUDA device visible; serving on the CPU";
+  }
+#else
+  if (options.backend == BackendKind::kCuda) {
+    return absl::FailedPreconditionError(
+        "--backend=cuda: this rattn-server was built without the CUDA toolkit, so it has no CUDA "
+        "backend; rebuild with CUDA (RATTN_CUDA=ON) or use --backend=cpu");
+  }
+#endif
+  return MakeCpuBackend(options, checkpoint, weight_bytes);
+}
+
+}  // namespace
+
+absl::StatusOr<LoadedModel> LoadModel(const ServerOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  RATTN_ASSIGN_OR_RETURN(std::unique_ptr<model::Checkpoint> checkpoint,
+                         model::Checkpoint::Open(options.model_dir));
+  LoadedModel loaded;
+  RATTN_ASSIGN_OR_RETURN(loaded.backend, MakeBackend(options, *checkpoint, &loaded.weight_bytes));
   RATTN_ASSIGN_OR_RETURN(loaded.tokenizer,
                          engine::LoadTokenizer(options.model_dir, checkpoint->config().vocab_size));
 

@@ -64,13 +64,21 @@ std::unique_ptr<cpu::CpuBackend> MakeCpuBackend(const model::ModelConfig& config
   return backend.ok() ? std::move(*backend) : nullptr;
 }
 
-std::unique_ptr<engine::CacheManager> MakeCacheManager(const model::ModelConfig& config,
-                                                       int block_size, int sequences,
-                                                       int64_t max_length) {
+std::unique_ptr<engine::CacheManager> MakeCacheManager(
+    const model::ModelConfig& config, int block_size, int sequences, int64_t max_length,
+    std::unique_ptr<engine::CacheStorage> storage) {
   auto manager = engine::CacheManager::Create(
-      config, engine::PoolsFor(config, block_size, sequences, max_length));
+      config, engine::PoolsFor(config, block_size, sequences, max_length), std::move(storage));
   EXPECT_TRUE(manager.ok()) << manager.status();
   return manager.ok() ? std::move(*manager) : nullptr;
+}
+
+std::unique_ptr<engine::CacheManager> MakeCacheManagerFor(engine::Backend& backend, int block_size,
+                                                          int sequences, int64_t max_length) {
+  auto storage = backend.NewCacheStorage();
+  EXPECT_TRUE(storage.ok()) << storage.status();
+  if (!storage.ok()) return nullptr;
+  return MakeCacheManager(backend.config(), block_size, sequences, max_length, std::move(*storage));
 }
 
 std::unique_ptr<engine::PagedSequenceCache> NewSequence(engine::CacheManager& manager,
@@ -90,7 +98,7 @@ std::vector<int32_t> RandomTokens(int count, int vocab, uint64_t seed) {
 
 std::vector<float> WholeSequenceLogits(engine::Backend& backend, std::span<const int32_t> tokens) {
   const int64_t length = static_cast<int64_t>(tokens.size());
-  auto manager = MakeCacheManager(backend.config(), 16, 1, length);
+  auto manager = MakeCacheManagerFor(backend, 16, 1, length);
   auto cache = NewSequence(*manager, length);
   EXPECT_TRUE(cache->Reserve(length).ok());
   engine::SequenceChunk chunk{cache.get(), tokens, engine::LogitsMode::kAll};

@@ -38,10 +38,16 @@ std::unique_ptr<cpu::CpuBackend> MakeCpuBackend(const model::ModelConfig& config
                                                 const std::string& dir,
                                                 const model::RandomCheckpointOptions& options = {});
 
-// Cache pools with room for `sequences` sequences of up to `max_length` positions each.
-std::unique_ptr<engine::CacheManager> MakeCacheManager(const model::ModelConfig& config,
-                                                       int block_size = 16, int sequences = 16,
-                                                       int64_t max_length = 4096);
+// Cache pools with room for `sequences` sequences of up to `max_length` positions each, in
+// `storage` (host fp32 when null).
+std::unique_ptr<engine::CacheManager> MakeCacheManager(
+    const model::ModelConfig& config, int block_size = 16, int sequences = 16,
+    int64_t max_length = 4096, std::unique_ptr<engine::CacheStorage> storage = nullptr);
+
+// The same in the storage `backend` computes on.
+std::unique_ptr<engine::CacheManager> MakeCacheManagerFor(engine::Backend& backend,
+                                                          int block_size = 16, int sequences = 16,
+                                                          int64_t max_length = 4096);
 
 // A new sequence of `manager`, failing the test when it cannot be made.
 std::unique_ptr<engine::PagedSequenceCache> NewSequence(engine::CacheManager& manager,

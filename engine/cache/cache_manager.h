@@ -173,6 +173,7 @@ class PagedSequenceCache : public SequenceCache {
     return local ? window_table_ : global_table_;
   }
   int32_t rla_slot() const override { return rla_slot_; }
+  int32_t block_size() const override { return manager_->options_.block_size; }
   CacheStorage& storage() override { return *manager_->storage_; }
 
   int64_t max_length() const { return max_length_; }
