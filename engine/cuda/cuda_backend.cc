@@ -35,10 +35,12 @@ double MiB(int64_t bytes) { return static_cast<double>(bytes) / (1 << 20); }
 
 // The batch size a decode step of `rows` rows is padded to for its CUDA graph: the next power
 // of two, or 0 when above `max`.
-int GraphBatch(int rows, int max) {
+// The padded batch of a decode-only step of `rows` rows replayed from a graph, 0 for none: the
+// next power of two, within the graph limit and the step buffers' rows.
+int GraphBatch(int rows, int max_graph_batch, int max_step_rows) {
   int batch = 1;
   while (batch < rows) batch *= 2;
-  return batch <= max ? batch : 0;
+  return batch <= max_graph_batch && batch <= max_step_rows ? batch : 0;
 }
 
 template <typename T>
@@ -351,7 +353,7 @@ absl::StatusOr<CudaBackend::StepShape> CudaBackend::BuildPlan(std::span<const Se
 }
 
 absl::Status CudaBackend::UploadPlan(CudaCacheStorage& storage) {
-  if (layer_pointers_of_ != &storage) {
+  if (layer_pointers_serial_ != storage.serial()) {
     std::vector<void*> keys(config_.num_layers), values(config_.num_layers);
     std::vector<uint8_t> local(config_.num_layers);
     for (int layer = 0; layer < config_.num_layers; ++layer) {
@@ -365,7 +367,7 @@ absl::Status CudaBackend::UploadPlan(CudaCacheStorage& storage) {
         cudaMemcpy(layer_values_.get(), values.data(), values.size() * 8, cudaMemcpyHostToDevice));
     RATTN_CUDA_RETURN_IF_ERROR(
         cudaMemcpy(layer_local_.get(), local.data(), local.size(), cudaMemcpyHostToDevice));
-    layer_pointers_of_ = &storage;
+    layer_pointers_serial_ = storage.serial();
   }
   RATTN_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(plan_device_.get(), plan_host_.get(),
                                              static_cast<size_t>(plan_used_bytes_),
@@ -420,13 +422,15 @@ absl::Status CudaBackend::Forward(std::span<const SequenceChunk> chunks,
     return absl::OkStatus();
   }
   RATTN_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
-  if (storage != storage_) {
+  if (storage->serial() != storage_serial_) {
     DropGraphs();  // graphs hold the pools' addresses
     storage_ = storage;
+    storage_serial_ = storage->serial();
     block_size_ = chunks[0].cache->block_size();
   }
-  const int graph_batch =
-      decode_only ? GraphBatch(static_cast<int>(rows), options_.max_graph_batch) : 0;
+  const int graph_batch = decode_only ? GraphBatch(static_cast<int>(rows), options_.max_graph_batch,
+                                                   options_.max_step_rows)
+                                      : 0;
   RATTN_ASSIGN_OR_RETURN(const StepShape shape, BuildPlan(chunks, graph_batch));
   RATTN_RETURN_IF_ERROR(EnsureDecodeWorkspace(shape));
   RATTN_RETURN_IF_ERROR(UploadPlan(*storage));

@@ -134,10 +134,11 @@ class CudaBackend : public engine::Backend {
   PlanLayout layout_{};
   int64_t plan_used_bytes_ = 0;
   CudaCacheStorage* storage_ = nullptr;  // the pools of the current step
+  uint64_t storage_serial_ = 0;          // its serial (0: none yet)
   int32_t block_size_ = 0;               // theirs
   // Per layer pool bases on the device, for WriteCacheRows, and the storage they belong to.
   DeviceMemory layer_keys_, layer_values_, layer_local_;
-  const CudaCacheStorage* layer_pointers_of_ = nullptr;
+  uint64_t layer_pointers_serial_ = 0;
   PinnedMemory writes_host_;
   DeviceMemory writes_device_;
 

@@ -1,11 +1,19 @@
 // Device storage of the cache pools; see cuda_cache_storage.h.
 #include "engine/cuda/cuda_cache_storage.h"
 
+#include <atomic>
+
 #include "absl/strings/str_cat.h"
 #include "engine/util/status_macros.h"
 #include "kernels/cuda/cuda_check.h"
 
 namespace rattn::cuda {
+
+CudaCacheStorage::CudaCacheStorage(const void* owner, int device, cudaStream_t stream)
+    : owner_(owner), device_(device), stream_(stream) {
+  static std::atomic<uint64_t> next_serial{1};
+  serial_ = next_serial.fetch_add(1);
+}
 
 absl::Status CudaCacheStorage::Allocate(std::span<const int64_t> layer_elements,
                                         int64_t state_elements) {

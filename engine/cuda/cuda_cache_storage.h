@@ -6,6 +6,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstdint>
 #include <vector>
 
 #include "engine/cache/cache_storage.h"
@@ -17,8 +18,7 @@ class CudaCacheStorage final : public engine::CacheStorage {
  public:
   // `owner` identifies the backend whose steps may use this storage; memory is taken on
   // `device`, and copies run on `stream`.
-  CudaCacheStorage(const void* owner, int device, cudaStream_t stream)
-      : owner_(owner), device_(device), stream_(stream) {}
+  CudaCacheStorage(const void* owner, int device, cudaStream_t stream);
 
   int kv_element_bytes() const override { return 2; }
   int state_element_bytes() const override { return sizeof(float); }
@@ -34,9 +34,13 @@ class CudaCacheStorage final : public engine::CacheStorage {
   absl::Status Zero(void* to, int64_t bytes) override;
 
   const void* owner() const { return owner_; }
+  // Unique over the process' lifetime: what the backend keys its cached pool addresses (and
+  // CUDA graphs) on, since a new storage may be allocated where a destroyed one was.
+  uint64_t serial() const { return serial_; }
 
  private:
   const void* owner_;
+  uint64_t serial_;
   int device_;
   cudaStream_t stream_;
   std::vector<DeviceMemory> keys_;

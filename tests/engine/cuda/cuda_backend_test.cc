@@ -35,6 +35,8 @@ std::string Name(const ::testing::TestParamInfo<Shape>& info) {
          std::to_string(s.kv_heads) + "_d" + std::to_string(s.head_dim);
 }
 
+void PrintTo(const Shape& s, std::ostream* os) { *os << s.layers << " w=" << s.window; }
+
 class CudaBackendTest : public ::testing::TestWithParam<Shape> {
  protected:
   void SetUp() override {
