@@ -68,8 +68,8 @@ class ServerProcess:
     """rattn-server started on free ports, its stderr kept in a file for the ports and for
     failure reports."""
 
-    def __init__(self, binary, model_dir, work_dir):
-        self.log_path = os.path.join(work_dir, "server.log")
+    def __init__(self, binary, model_dir, work_dir, extra_args=(), name="server"):
+        self.log_path = os.path.join(work_dir, f"{name}.log")
         self._log = open(self.log_path, "wb")
         command = [
             binary,
@@ -79,6 +79,7 @@ class ServerProcess:
             f"--drain_timeout={DRAIN_TIMEOUT_S}s",
             "--memory_budget=256MiB",
             "--log_level=info",
+            *extra_args,
         ]
         print("starting:", " ".join(command))
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
@@ -360,6 +361,29 @@ def check_reflection(channel):
     listed = responses[0] if responses else b""
     for service in (b"rattn.v1.RattnService", b"grpc.health.v1.Health"):
         check(service in listed, f"reflection lists {service.decode()}", f"{listed!r}")
+
+
+def check_reflection_off(binary, model_dir, work_dir):
+    """--reflection=false: a second server process answers the reflection method UNIMPLEMENTED
+    (the plugin is per process, so it takes a process of its own)."""
+    print("[2c] server reflection switched off")
+    server = ServerProcess(binary, model_dir, work_dir, ["--reflection=false"], "no_reflection")
+    try:
+        server.wait_for_ports()
+        channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}",
+                                        options=[("grpc.enable_http_proxy", 0)])
+        wait_until_serving(channel, server.process)
+        call = channel.stream_stream(REFLECTION_METHOD, request_serializer=lambda raw: raw,
+                                     response_deserializer=lambda raw: raw)
+        try:
+            list(call(iter([b"\x3a\x00"]), timeout=RPC_TIMEOUT_S))
+            check(False, "reflection is off with --reflection=false", "it answered")
+        except grpc.RpcError as error:
+            check(error.code() == grpc.StatusCode.UNIMPLEMENTED,
+                  "reflection is off with --reflection=false (UNIMPLEMENTED)", str(error.code()))
+        channel.close()
+    finally:
+        server.kill()
 
 
 def check_api(stub, model_dir):
@@ -774,6 +798,7 @@ def main():
             phases = [
                 ("api", lambda: check_api(stub, model_dir)),
                 ("reflection", lambda: check_reflection(channel)),
+                ("reflection off", lambda: check_reflection_off(args.server, model_dir, work_dir)),
                 ("metrics", lambda: scraped.append(
                     check_metrics_after_traffic(stub, server.metrics_port))),
                 ("promtool", lambda: scraped and check_promtool(args.promtool, scraped[0])),
