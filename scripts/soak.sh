@@ -67,7 +67,8 @@ cleanup() {
 trap cleanup EXIT
 
 LD_PRELOAD=$preload "$build/server/rattn-server" --model_dir="$model" --listen=127.0.0.1:0 \
-  --metrics_listen= --max_sequences=32 --max_waiting=256 2>"$out/server.log" &
+  --metrics_listen= --memory_budget=256MiB --max_sequences=32 --max_waiting=256 \
+  2>"$out/server.log" &
 server_pid=$!
 port=""
 for _ in $(seq 600); do

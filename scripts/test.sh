@@ -5,7 +5,9 @@
 #      its tests, including the golden-logit comparison with the numpy reference;
 #   3. checks the deployment files (scripts/deploy-check.sh) and runs Prometheus with deploy's
 #      configuration against the release build's rattn-server (scripts/prometheus-check.py);
-#   4. builds the tests again with AddressSanitizer and UndefinedBehaviorSanitizer and runs them.
+#   4. soaks rattn-server for 3 minutes under rattn-bench and checks its memory, then runs the
+#      same check on a server that leaks on purpose, which must fail it (scripts/soak.sh);
+#   5. builds the tests again with AddressSanitizer and UndefinedBehaviorSanitizer and runs them.
 # Usage: scripts/test.sh [--no-sanitizers]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +31,10 @@ ctest --preset release -j "$jobs"
 echo "== deployment files and Prometheus rules"
 scripts/deploy-check.sh
 /usr/bin/python3 scripts/prometheus-check.py --bin=build/release
+
+echo "== soak (3 minutes) and its leaking control (2 minutes)"
+scripts/soak.sh --minutes=3
+scripts/soak.sh --minutes=2 --leak-control
 
 if [ "$sanitizers" -eq 1 ]; then
   echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
