@@ -1,0 +1,217 @@
+"""Trains a small byte-level RAttention model on the fortunes of Debian's `fortunes` package and
+writes it in rattn's checkpoint format (docs/model-format.md).
+
+The text: every fortune file under /usr/share/games/fortunes (not the offensive ones), split
+into entries at the '%' lines; entries are shuffled with the seed and every 20th goes to the
+held-out split. A sequence is bos, the entry's UTF-8 bytes, eos, so ids follow rattn's byte
+tokenizer (bytes 0-255, bos 256, eos 257, pad 258) and the checkpoint needs no tokenizer file.
+
+Training: windows of --context bytes drawn from the training stream, AdamW with warm-up and
+cosine decay, for --minutes of wall time or --steps steps, float32 on the CPU. Every
+--eval_every steps the held-out bits per byte (mean negative log-likelihood in bits of each
+next byte, over fixed held-out windows) is measured. Writes into --out:
+  config.json, model.safetensors   the checkpoint (--dtype bf16 or f16)
+  curve.csv                        step, seconds, training loss, held-out bits per byte
+  report.json                      sizes, data, time, final figures
+
+Usage: /usr/bin/python3 tools/train/train.py --out=DIR [--layers=r,r,r,f,r,r,r,f]
+  [--window=32] [--minutes=30] [--seed=1] ...
+"""
+
+import argparse
+import csv
+import glob
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rattn_model  # noqa: E402
+
+BOS, EOS, VOCAB = 256, 257, 259
+LAYER_NAMES = {"r": "rattention", "s": "sliding_attention", "f": "full_attention"}
+
+
+def load_entries(directory):
+    entries = []
+    for path in sorted(glob.glob(os.path.join(directory, "*"))):
+        name = os.path.basename(path)
+        if not os.path.isfile(path) or "." in name:  # skips the .dat indexes and .u8 copies
+            continue
+        with open(path, "rb") as f:
+            text = f.read()
+        for entry in text.split(b"\n%\n"):
+            entry = entry.strip(b"\n%")
+            if entry:
+                entries.append(entry)
+    return entries
+
+
+def split(entries, seed):
+    order = list(range(len(entries)))
+    random.Random(seed).shuffle(order)
+    train = [entries[i] for k, i in enumerate(order) if k % 20 != 0]
+    held_out = [entries[i] for k, i in enumerate(order) if k % 20 == 0]
+    return train, held_out
+
+
+def stream(entries):
+    ids = []
+    for entry in entries:
+        ids.append(BOS)
+        ids.extend(entry)
+        ids.append(EOS)
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def config_for(args):
+    layers = [LAYER_NAMES[c] for c in args.layers.split(",")]
+    return {
+        "vocab_size": VOCAB, "hidden_size": args.hidden, "intermediate_size": args.intermediate,
+        "num_hidden_layers": len(layers), "num_attention_heads": args.heads,
+        "num_key_value_heads": args.kv_heads, "head_dim": args.hidden // args.heads,
+        "sliding_window": args.window, "layer_types": layers, "rope_theta": 10000.0,
+        "rms_norm_eps": 1e-5, "rla_norm_eps": 1e-5, "rla_feature_map": "softmax",
+        "tie_word_embeddings": True, "max_position_embeddings": 4096,
+        "bos_token_id": BOS, "eos_token_id": EOS,
+    }
+
+
+def held_out_bits_per_byte(model, data, context, windows):
+    """Mean next-byte negative log-likelihood in bits over `windows` fixed windows."""
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        starts = torch.linspace(0, len(data) - context - 2, windows).long()
+        for batch in starts.split(16):
+            x = torch.stack([data[s:s + context] for s in batch])
+            y = torch.stack([data[s + 1:s + context + 1] for s in batch])
+            logits = model(x)
+            nll = torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB), y.reshape(-1),
+                                                    reduction="sum")
+            total += nll.item()
+            count += y.numel()
+    model.train()
+    return total / count / math.log(2)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--layers", default="r,r,r,f,r,r,r,f",
+                        help="r = rattention, s = sliding_attention, f = full_attention")
+    parser.add_argument("--window", type=int, default=32)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--intermediate", type=int, default=768)
+    parser.add_argument("--heads", type=int, default=8)
+    parser.add_argument("--kv_heads", type=int, default=4)
+    parser.add_argument("--context", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--steps", type=int, default=0, help="stop after this many (0: time)")
+    parser.add_argument("--eval_every", type=int, default=100)
+    parser.add_argument("--eval_windows", type=int, default=256)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--dtype", choices=["bf16", "f16"], default="bf16")
+    parser.add_argument("--data", default="/usr/share/games/fortunes")
+    args = parser.parse_args()
+    for name in ("window", "hidden", "intermediate", "heads", "kv_heads", "context", "batch",
+                 "eval_every", "eval_windows", "threads"):
+        if getattr(args, name) <= 0:
+            parser.error(f"--{name} must be positive")
+    if args.hidden % args.heads or args.heads % args.kv_heads or (args.hidden // args.heads) % 2:
+        parser.error("--heads must divide --hidden into even head sizes, --kv_heads divide --heads")
+    if any(c not in LAYER_NAMES for c in args.layers.split(",")):
+        parser.error("--layers takes r, s and f separated by commas")
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    torch.use_deterministic_algorithms(True)
+    entries = load_entries(args.data)
+    if not entries:
+        sys.exit(f"train.py: no fortunes under {args.data} (apt-get install fortunes)")
+    train_entries, held_entries = split(entries, args.seed)
+    train_data, held_data = stream(train_entries), stream(held_entries)
+    config = config_for(args)
+    model = rattn_model.RAttentionLM(config)
+    rattn_model.init_weights(model, args.seed)
+    parameters = sum(p.numel() for p in model.parameters())
+    print(f"{len(train_entries)} training and {len(held_entries)} held-out fortunes "
+          f"({len(train_data)} / {len(held_data)} bytes); {parameters / 1e6:.2f}M parameters, "
+          f"layers {args.layers}, w = {args.window}", flush=True)
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95),
+                                  weight_decay=0.1)
+    budget_s = args.minutes * 60
+    warmup = 50
+    generator = torch.Generator().manual_seed(args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    curve_path = os.path.join(args.out, "curve.csv")
+    start = time.monotonic()
+    step, loss_value, rows = 0, float("nan"), []
+    estimated_steps = args.steps or None
+    while True:
+        elapsed = time.monotonic() - start
+        if (args.steps and step >= args.steps) or (not args.steps and elapsed >= budget_s):
+            break
+        # The schedule's length: the step count, or a running estimate from the time budget.
+        if not args.steps and step > 10:
+            estimated_steps = int(step * budget_s / elapsed)
+        total = estimated_steps or 1000
+        lr = args.lr * min(1.0, (step + 1) / warmup) * \
+            (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / total))))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        starts = torch.randint(0, len(train_data) - args.context - 1, (args.batch,),
+                               generator=generator)
+        x = torch.stack([train_data[s:s + args.context] for s in starts])
+        y = torch.stack([train_data[s + 1:s + args.context + 1] for s in starts])
+        logits = model(x)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB), y.reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        loss_value = loss.item()
+        if step % args.eval_every == 0:
+            bpb = held_out_bits_per_byte(model, held_data, args.context, args.eval_windows)
+            rows.append((step, time.monotonic() - start, loss_value / math.log(2), bpb))
+            print(f"step {step:5d}  {rows[-1][1]:7.0f} s  train {rows[-1][2]:.3f} bits/byte  "
+                  f"held-out {bpb:.3f} bits/byte  lr {lr:.2e}", flush=True)
+    final_bpb = held_out_bits_per_byte(model, held_data, args.context, args.eval_windows)
+    seconds = time.monotonic() - start
+    rows.append((step, seconds, loss_value / math.log(2), final_bpb))
+    with open(curve_path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["step", "seconds", "train_bits_per_byte", "held_out_bits_per_byte"])
+        writer.writerows(rows)
+
+    dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float16
+    rattn_model.save_checkpoint(model, args.out, dtype=dtype)
+    report = {
+        "layers": args.layers, "window": args.window, "parameters": parameters,
+        "steps": step, "seconds": round(seconds, 1), "seed": args.seed,
+        "tokens_seen": step * args.batch * args.context,
+        "held_out_bits_per_byte": round(final_bpb, 4),
+        "train_fortunes": len(train_entries), "held_out_fortunes": len(held_entries),
+        "train_bytes": len(train_data), "held_out_bytes": len(held_data),
+        "dtype": args.dtype, "context": args.context, "batch": args.batch, "lr": args.lr,
+        "threads": args.threads,
+    }
+    with open(os.path.join(args.out, "report.json"), "w") as f:
+        json.dump(report, f, indent=2)
+        f.write("\n")
+    print(f"done: {step} steps in {seconds:.0f} s, held-out {final_bpb:.3f} bits/byte; "
+          f"checkpoint in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
