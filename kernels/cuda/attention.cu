@@ -363,22 +363,6 @@ struct RAttentionLayout {
       kScratch * sizeof(float) + sizeof(SpanScratch<D, kRAttentionWarps>);
 };
 
-// phi (2D) of x (D) in shared memory, by one warp.
-template <int D>
-__device__ void FeatureMapWarp(const float* x, FeatureMap map, float* phi) {
-  constexpr int kPerLane = D / 32;
-  const int lane = threadIdx.x % 32;
-  float values[kPerLane], positive[kPerLane], negative[kPerLane];
-#pragma unroll
-  for (int t = 0; t < kPerLane; ++t) values[t] = x[lane + 32 * t];
-  FeatureMapLanes<D>(values, map, positive, negative);
-#pragma unroll
-  for (int t = 0; t < kPerLane; ++t) {
-    phi[lane + 32 * t] = positive[t];
-    phi[D + lane + 32 * t] = negative[t];
-  }
-}
-
 struct RAttentionLaunch {
   RAttentionDecodeParams params;
   int group;
@@ -422,17 +406,8 @@ __global__ void __launch_bounds__(kRAttentionWarps * 32)
     const int leaving = position - window - 1;
     if (leaving >= 0) {
       if (warp == 0) {
-        const bf16* key_row = KeyRow(step, p.kv, seq, leaving) + kv_head * D;
-        for (int i = lane; i < D / 2; i += 32) {
-          float cos_angle, sin_angle;
-          RopeAngle(leaving, i, D, rp.rope_theta, &cos_angle, &sin_angle);
-          const float a = __bfloat162float(key_row[i]);
-          const float b = __bfloat162float(key_row[i + D / 2]);
-          key[i] = a * cos_angle + b * sin_angle;
-          key[i + D / 2] = b * cos_angle - a * sin_angle;
-        }
-        __syncwarp();
-        FeatureMapWarp<D>(key, rp.feature_map, phi_key);
+        UnrotatedKeyPhi<D>(KeyRow(step, p.kv, seq, leaving) + kv_head * D, leaving, rp.rope_theta,
+                           rp.feature_map, key, phi_key);
       } else if (warp == 1) {
         const bf16* value_row = ValueRow(step, p.kv, seq, leaving) + kv_head * D;
         for (int e = lane; e < D; e += 32) value[e] = __bfloat162float(value_row[e]);

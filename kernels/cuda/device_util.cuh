@@ -5,6 +5,7 @@
 
 #include <cuda_runtime.h>
 
+#include "kernels/cuda/step_view.h"
 #include "kernels/feature_map.h"
 
 namespace rattn::kernels::cuda {
@@ -62,6 +63,34 @@ __device__ __forceinline__ void FeatureMapLanes(const float (&x)[D / 32], Featur
     positive[t] *= positive_inverse;
     negative[t] *= negative_inverse;
   }
+}
+
+// phi (2D floats to `phi`) of the key row `key_row` (bf16, after RoPE at `position`) with the
+// rotation undone first, by one warp; `key` is D floats of scratch. Called by all 32 lanes.
+template <int D>
+__device__ __forceinline__ void UnrotatedKeyPhi(const bf16* key_row, int position, double theta,
+                                                FeatureMap map, float* key, float* phi) {
+  constexpr int kPerLane = D / 32;
+  const int lane = threadIdx.x % 32;
+  for (int i = lane; i < D / 2; i += 32) {
+    float cos_angle, sin_angle;
+    RopeAngle(position, i, D, theta, &cos_angle, &sin_angle);
+    const float a = __bfloat162float(key_row[i]);
+    const float b = __bfloat162float(key_row[i + D / 2]);
+    key[i] = a * cos_angle + b * sin_angle;
+    key[i + D / 2] = b * cos_angle - a * sin_angle;
+  }
+  __syncwarp();
+  float x[kPerLane], positive[kPerLane], negative[kPerLane];
+#pragma unroll
+  for (int t = 0; t < kPerLane; ++t) x[t] = key[lane + 32 * t];
+  FeatureMapLanes<D>(x, map, positive, negative);
+#pragma unroll
+  for (int t = 0; t < kPerLane; ++t) {
+    phi[lane + 32 * t] = positive[t];
+    phi[D + lane + 32 * t] = negative[t];
+  }
+  __syncwarp();  // `key` may be rewritten by the warp's next call
 }
 
 }  // namespace rattn::kernels::cuda

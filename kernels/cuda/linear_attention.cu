@@ -84,7 +84,6 @@ __global__ void __launch_bounds__(kThreads) LinearPrefillKernel(LinearLaunch lau
   constexpr int kPhiStride = Layout::kPhiStride;
   constexpr int kSliceStride = Layout::kSliceStride;
   constexpr int kScoreStride = Layout::kScoreStride;
-  constexpr int kPerLane = D / 32;
   extern __shared__ __align__(128) float shared[];
   float* state = shared + Layout::kState;
   float* phi_k = shared + Layout::kPhiK;
@@ -125,26 +124,8 @@ __global__ void __launch_bounds__(kThreads) LinearPrefillKernel(LinearLaunch lau
         for (int k = lane; k < 2 * D; k += 32) phi_row[k] = 0.0f;
         continue;
       }
-      const bf16* key_row = KeyRow(step, p.kv, seq, position) + kv_head * D;
-      for (int i = lane; i < D / 2; i += 32) {
-        float cos_angle, sin_angle;
-        RopeAngle(position, i, D, p.rope_theta, &cos_angle, &sin_angle);
-        const float a = __bfloat162float(key_row[i]);
-        const float b = __bfloat162float(key_row[i + D / 2]);
-        key[i] = a * cos_angle + b * sin_angle;
-        key[i + D / 2] = b * cos_angle - a * sin_angle;
-      }
-      __syncwarp();
-      float x[kPerLane], positive[kPerLane], negative[kPerLane];
-#pragma unroll
-      for (int t = 0; t < kPerLane; ++t) x[t] = key[lane + 32 * t];
-      FeatureMapLanes<D>(x, p.feature_map, positive, negative);
-#pragma unroll
-      for (int t = 0; t < kPerLane; ++t) {
-        phi_row[lane + 32 * t] = positive[t];
-        phi_row[D + lane + 32 * t] = negative[t];
-      }
-      __syncwarp();  // `key` is rewritten by this warp's next row
+      UnrotatedKeyPhi<D>(KeyRow(step, p.kv, seq, position) + kv_head * D, position, p.rope_theta,
+                         p.feature_map, key, phi_row);
     }
     for (int i = threadIdx.x; i < kChunk * kColumns; i += kThreads) {
       const int j = i / kColumns;
