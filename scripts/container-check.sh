@@ -118,7 +118,7 @@ rm -rf "$bench_dir"
 
 step "SIGTERM with a stream in flight"
 stream_log=$(mktemp)
-# 3,000 tokens take the demo model several seconds; SIGTERM comes once the stream is running.
+# 3,000 tokens take the default model several seconds; SIGTERM comes once the stream is running.
 "${cli[@]}" generate --max_new_tokens=3000 --ignore_eos "A long answer" >"$stream_log" 2>&1 &
 stream=$!
 for _ in $(seq 100); do

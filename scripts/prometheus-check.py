@@ -9,7 +9,7 @@ scrape target, which points at the server under test instead of the compose serv
 
 Usage:
   scripts/prometheus-check.py [--bin=build/release]
-      starts BIN/server/rattn-server on the demo model (made with scripts/make-demo-model.sh)
+      starts BIN/server/rattn-server on the default model (models/rattn-fortunes)
   scripts/prometheus-check.py --grpc=HOST:PORT --metrics=HOST:PORT [--bin=DIR]
       checks a server that is already running (the container check uses this); BIN/tools/
       rattn-bench sends the traffic
@@ -64,10 +64,7 @@ def recording_rules():
 
 
 def start_server(bin_dir, workdir):
-    model = os.path.join(workdir, "model")
-    subprocess.run([os.path.join(ROOT, "scripts/make-demo-model.sh"),
-                    os.path.join(bin_dir, "tools/rattn-make-checkpoint"), model],
-                   check=True, stdout=subprocess.DEVNULL)
+    model = os.path.join(ROOT, "models/rattn-fortunes")
     grpc = f"127.0.0.1:{free_port()}"
     metrics = f"127.0.0.1:{free_port()}"
     log = open(os.path.join(workdir, "server.log"), "wb")

@@ -1,6 +1,6 @@
 // rattn-server: serves a RAttention model over gRPC.
 //
-//   rattn-server --model_dir=models/rattn-demo-random --listen=0.0.0.0:50051
+//   rattn-server --model_dir=models/rattn-fortunes --listen=0.0.0.0:50051
 //
 // SIGTERM or SIGINT starts a drain (see Server::Drain); the process exits 0 once it is done.
 #include <csignal>

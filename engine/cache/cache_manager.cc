@@ -111,7 +111,8 @@ absl::StatusOr<std::unique_ptr<CacheManager>> CacheManager::Create(
                   << MiB(sizes.global * unit.global) << " MiB), window " << sizes.window
                   << " blocks (" << MiB(sizes.window * unit.window) << " MiB), rla_state "
                   << sizes.rla << " slots (" << MiB(sizes.rla * unit.rla) << " MiB); " << fit
-                  << " requests of the full " << full_context << "-token context fit";
+                  << " requests of the full " << full_context << "-token context fit ("
+                  << MiB(manager->BytesFor(full_context)) << " MiB each)";
   return manager;
 }
 

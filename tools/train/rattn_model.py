@@ -37,15 +37,28 @@ class RmsNorm(nn.Module):
         return x * scale * self.weight
 
 
-def rope(x, theta):
-    """Rotate-half RoPE over positions 0 .. T-1. x: (B, T, heads, d)."""
-    t, d = x.shape[1], x.shape[-1]
+def rope_tables(t, d, theta, dtype):
+    """cos and sin of rotate-half RoPE over positions 0 .. t-1, shaped (1, t, 1, 1, d/2)."""
     inverse_frequency = theta ** (-2.0 * torch.arange(d // 2, dtype=torch.float64) / d)
     angle = torch.arange(t, dtype=torch.float64)[:, None] * inverse_frequency[None, :]
-    cos = torch.cos(angle).to(x.dtype)[None, :, None, :]
-    sin = torch.sin(angle).to(x.dtype)[None, :, None, :]
-    a, b = x[..., : d // 2], x[..., d // 2:]
+    shape = (1, t, 1, 1, d // 2)
+    return torch.cos(angle).to(dtype).view(shape), torch.sin(angle).to(dtype).view(shape)
+
+
+def rope(x, cos, sin):
+    """Rotate-half RoPE. x: (B, T, kv_heads, group, d)."""
+    half = x.shape[-1] // 2
+    a, b = x[..., :half], x[..., half:]
     return torch.cat([a * cos - b * sin, b * cos + a * sin], dim=-1)
+
+
+def attention_masks(t, window, device):
+    """Boolean (t, t) masks, True where query row may see key column: the softmax branch's
+    (causal, or causal within the window) and the linear branch's (keys that left the window)."""
+    rows = torch.arange(t, device=device)[:, None]
+    cols = torch.arange(t, device=device)[None, :]
+    causal = cols <= rows
+    return causal, causal & (rows - cols <= window), cols <= rows - window - 1
 
 
 def feature_map(x, kind):
@@ -74,25 +87,25 @@ class Attention(nn.Module):
             self.rla_norm = RmsNorm((nh, d), eps)
 
     def forward(self, x):
+        # GQA without copying keys: queries as (B, T, kv_heads, group, d) against keys
+        # (B, T, kv_heads, d); scores (B, kv_heads, group, T, T).
         b, t, _ = x.shape
         group = self.nh // self.nkv
-        q = self.q_proj(x).view(b, t, self.nh, self.d)
-        k = self.k_proj(x).view(b, t, self.nkv, self.d).repeat_interleave(group, dim=2)
-        v = self.v_proj(x).view(b, t, self.nkv, self.d).repeat_interleave(group, dim=2)
-        rows = torch.arange(t)[:, None]
-        cols = torch.arange(t)[None, :]
-        causal = cols <= rows
-        mask = causal if self.layer_type == "full_attention" else causal & (rows - cols <= self.window)
-        scores = torch.einsum("bthd,bshd->bhts", rope(q, self.theta), rope(k, self.theta))
-        scores = scores / math.sqrt(self.d)
-        scores = scores.masked_fill(~mask, float("-inf"))
-        out = torch.einsum("bhts,bshd->bthd", torch.softmax(scores, dim=-1), v)
+        q = self.q_proj(x).view(b, t, self.nkv, group, self.d)
+        k = self.k_proj(x).view(b, t, self.nkv, 1, self.d)
+        v = self.v_proj(x).view(b, t, self.nkv, self.d)
+        cos, sin = rope_tables(t, self.d, self.theta, q.dtype)
+        causal, windowed, left = attention_masks(t, self.window, x.device)
+        mask = causal if self.layer_type == "full_attention" else windowed
+        scores = torch.einsum("btkgd,bskd->bkgts", rope(q, cos, sin), rope(k, cos, sin)[:, :, :, 0])
+        scores = (scores / math.sqrt(self.d)).masked_fill(~mask, float("-inf"))
+        out = torch.einsum("bkgts,bskd->btkgd", torch.softmax(scores, dim=-1), v)
         if self.layer_type == "rattention":
-            left = cols <= rows - self.window - 1
-            weights = torch.einsum("bthf,bshf->bhts", feature_map(q, self.kind),
-                                   feature_map(k, self.kind))
-            linear = torch.einsum("bhts,bshd->bthd", weights * left, v)
-            out = self.swa_norm(out) + self.rla_norm(linear)
+            weights = torch.einsum("btkgf,bskf->bkgts", feature_map(q, self.kind),
+                                   feature_map(k[:, :, :, 0], self.kind))
+            linear = torch.einsum("bkgts,bskd->btkgd", weights.masked_fill(~left, 0.0), v)
+            heads = (b, t, self.nh, self.d)
+            out = self.swa_norm(out.reshape(heads)) + self.rla_norm(linear.reshape(heads))
         return self.o_proj(out.reshape(b, t, self.nh * self.d))
 
 
@@ -155,7 +168,8 @@ class RAttentionLM(nn.Module):
 
 def init_weights(model, seed):
     """Projections N(0, 1/fan_in) (outputs of each residual branch scaled down by the depth),
-    embeddings N(0, 1), norms 1."""
+    norms 1, embeddings N(0, 1/hidden) when tied to the head (logits of unit scale at the
+    start), N(0, 1) otherwise."""
     generator = torch.Generator().manual_seed(seed)
     depth_scale = 1.0 / math.sqrt(2 * len(model.model.layers))
     with torch.no_grad():
@@ -165,7 +179,7 @@ def init_weights(model, seed):
                 if name.endswith(("o_proj.weight", "down_proj.weight")):
                     std *= depth_scale
                 if "embed_tokens" in name:
-                    std = 1.0
+                    std = 1.0 / math.sqrt(p.shape[1]) if model.tied else 1.0
                 p.copy_(torch.randn(p.shape, generator=generator) * std)
             else:
                 p.fill_(1.0)

@@ -75,6 +75,29 @@ def check_bf16_round_trip(failures):
     print(f"  {'FAIL' if wrong else 'ok'}: bf16 checkpoint holds the rounded weights")
 
 
+def check_loaded_model(failures):
+    """reference.py's loader gives back the model whose weights train.py rounded and saved."""
+    import reference as torch_reference  # tools/train/reference.py
+    import train
+    config = config_of(["rattention", "sliding_attention", "full_attention"], 4, 4, 2, 8,
+                       "softmax", True)
+    model = rattn_model.RAttentionLM(config)
+    rattn_model.init_weights(model, 5)
+    train.round_weights(model, torch.bfloat16)
+    tokens = torch.randint(0, config["vocab_size"], (1, 23),
+                           generator=torch.Generator().manual_seed(5))
+    with tempfile.TemporaryDirectory() as directory:
+        rattn_model.save_checkpoint(model, directory, dtype=torch.bfloat16)
+        loaded = torch_reference.load_model(directory)
+    with torch.no_grad():
+        error = (loaded(tokens) - model.double()(tokens)).abs().max().item()
+    ok = error < TOLERANCE
+    print(f"  {'ok' if ok else 'FAIL'}: reference.py loads the saved bf16 model "
+          f"(max difference {error:.1e})")
+    if not ok:
+        failures.append("reference.py's loader")
+
+
 def main():
     failures = []
     print("PyTorch model against the numpy reference")
@@ -87,6 +110,7 @@ def main():
     for i, case in enumerate(cases):
         check_same_logits(config_of(*case), 10 + i, failures)
     check_bf16_round_trip(failures)
+    check_loaded_model(failures)
     if failures:
         print("FAILED:", "; ".join(failures))
         return 1
