@@ -3,15 +3,17 @@
 // tools/train/reference.py in float64), the server's greedy continuation equals PyTorch's and
 // its prompt logprobs agree within 1e-3. The prompts go in together, so the check also covers
 // batched decode and chunked prefill with the real weights.
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <future>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include "gtest/gtest.h"
 #include "engine/util/json_util.h"
+#include "gtest/gtest.h"
 #include "server/model_loader.h"
 #include "tests/server/server_test_util.h"
 

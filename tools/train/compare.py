@@ -14,6 +14,7 @@ Prints a Markdown table; each RUN_DIR holds train.py's report.json, curve.csv an
 import argparse
 import csv
 import json
+import math
 import os
 import re
 import socket
@@ -51,10 +52,39 @@ def cache_mib_at_full_context(server, model_dir):
     return found
 
 
+def bits_by_position(directory, seed, context, edges):
+    """Held-out bits per byte of the checkpoint (float32 arithmetic on its weights) over
+    non-overlapping windows of `context` bytes, split by the position of the predicted byte in
+    its window: [0, edges[0]), [edges[0], edges[1]), ... up to `context`."""
+    import torch
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import reference
+    import train
+    model = reference.load_model(directory).float()
+    _, held_out = train.split(train.load_entries(train.DEFAULT_DATA), seed)
+    data = train.stream(held_out)
+    bounds = [0] + list(edges) + [context]
+    totals = [0.0] * (len(bounds) - 1)
+    counts = [0] * (len(bounds) - 1)
+    starts = torch.arange(0, len(data) - context - 1, context)
+    with torch.no_grad():
+        for batch in starts.split(4):
+            x = torch.stack([data[s:s + context] for s in batch])
+            y = torch.stack([data[s + 1:s + context + 1] for s in batch])
+            nll = torch.nn.functional.cross_entropy(model(x).transpose(1, 2), y,
+                                                    reduction="none")
+            for i in range(len(totals)):
+                totals[i] += nll[:, bounds[i]:bounds[i + 1]].sum().item()
+                counts[i] += nll[:, bounds[i]:bounds[i + 1]].numel()
+    return [t / c / math.log(2) for t, c in zip(totals, counts)]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--server", required=True, help="the rattn-server binary")
     parser.add_argument("--plot", required=True, help="the PNG to write")
+    parser.add_argument("--long_context", type=int, default=1024,
+                        help="the window of the by-position evaluation (0: none)")
     parser.add_argument("runs", nargs="+", help="NAME=RUN_DIR")
     args = parser.parse_args()
     runs = []
@@ -68,6 +98,14 @@ def main():
             curve = [(int(r["step"]), float(r["held_out_bits_per_byte"])) for r in csv.DictReader(f)]
         context, mib = cache_mib_at_full_context(args.server, directory)
         runs.append((name, report, curve, context, mib))
+    edges = []
+    if args.long_context:
+        # Inside every local layer's window; beyond it but within the training context; beyond
+        # the training context.
+        edges = [runs[0][1]["window"] + 1, runs[0][1]["context"]]
+        by_position = {name: bits_by_position(directory, report["seed"], args.long_context, edges)
+                       for (name, report, _, _, _), directory in
+                       zip(runs, [spec.partition("=")[2] for spec in args.runs])}
 
     import matplotlib.pyplot as plt
     figure, axes = plt.subplots(figsize=(7, 4.2), dpi=110)
@@ -95,6 +133,15 @@ def main():
         print(f"| {name} | {report['layers']} | {report['parameters'] / 1e6:.2f}M | {bpb:.4f} | "
               f"{relative:+.1f}% | {mib:.2f} MiB ({100.0 * mib / base[4]:.0f}%) | "
               f"{report['train_seconds'] / 60:.1f} min |")
+    if edges:
+        bounds = [0] + edges + [args.long_context]
+        print(f"\nHeld-out bits per byte in windows of {args.long_context:,} bytes (trained on "
+              f"{runs[0][1]['context']}), by the position of the predicted byte:\n")
+        print("| model | " + " | ".join(f"positions {a}-{b - 1}" for a, b in
+                                        zip(bounds, bounds[1:])) + " |")
+        print("|---|" + "---|" * (len(bounds) - 1))
+        for name, *_ in runs:
+            print(f"| {name} | " + " | ".join(f"{b:.4f}" for b in by_position[name]) + " |")
     print(f"\nplot: {args.plot}")
 
 

@@ -57,7 +57,7 @@ def main():
     parser.add_argument("--prompts", type=int, default=10)
     parser.add_argument("--prompt_bytes", type=int, default=96)
     parser.add_argument("--new_tokens", type=int, default=64)
-    parser.add_argument("--data", default="/usr/share/games/fortunes")
+    parser.add_argument("--data", default=train.DEFAULT_DATA)
     args = parser.parse_args()
     for name in ("prompts", "prompt_bytes", "new_tokens"):
         if getattr(args, name) <= 0:

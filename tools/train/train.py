@@ -42,6 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rattn_model  # noqa: E402
 
 BOS, EOS, VOCAB = 256, 257, 259
+DEFAULT_DATA = "/usr/share/games/fortunes"
 LAYER_NAMES = {"r": "rattention", "s": "sliding_attention", "f": "full_attention"}
 
 
@@ -145,7 +146,7 @@ def main():
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--dtype", choices=["bf16", "f16"], default="bf16")
-    parser.add_argument("--data", default="/usr/share/games/fortunes")
+    parser.add_argument("--data", default=DEFAULT_DATA)
     args = parser.parse_args()
     for name in ("window", "hidden", "intermediate", "heads", "kv_heads", "context", "batch",
                  "steps", "warmup", "eval_every", "eval_windows", "threads"):
