@@ -26,7 +26,7 @@ if [ ! -x "$server" ]; then
 fi
 
 mkdir -p "$out"
-declare -A layers=([rattention]=r,r,r,f,r,r,r,f [full]=f,f,f,f,f,f,f,f [sliding]=s,s,s,f,s,s,s,f)
+declare -A layers=([rattention]="r,r,r,f,r,r,r,f" [full]="f,f,f,f,f,f,f,f" [sliding]="s,s,s,f,s,s,s,f")
 for name in rattention full sliding; do
   echo "== training $name (${layers[$name]}), $steps steps, seed $seed"
   /usr/bin/python3 tools/train/train.py --out="$out/$name" --layers="${layers[$name]}" \
