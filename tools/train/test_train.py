@@ -1,12 +1,12 @@
 """train.py end to end on a small model and a synthetic fortune file: the run trains (the
-held-out figure falls), writes a checkpoint that rattn's loader format describes (config.json,
-model.safetensors, report.json, curve.csv), and reproduces: the same command and seed, run
-again, writes the same checkpoint byte for byte and the same held-out figures, while another
-seed writes a different one (so the comparison can fail).
+held-out figure falls), its config.json describes the model asked for, and it reproduces: the
+same command and seed, run again, writes the same model.safetensors byte for byte and the same
+held-out figures, while another seed writes a different one (so the comparison can fail).
 
 Usage: /usr/bin/python3 tools/train/test_train.py
 """
 
+import collections
 import csv
 import json
 import os
@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 
+Run = collections.namedtuple("Run", "report curve weights config")
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORDS = ("the", "a", "of", "to", "is", "in", "that", "it", "you", "and", "never", "always",
          "cat", "program", "law", "time", "man", "bar", "computer", "wise", "fool", "says")
@@ -46,7 +47,7 @@ def train(data, out, seed):
         weights = f.read()
     with open(os.path.join(out, "config.json")) as f:
         config = json.load(f)
-    return report, curve, weights, config
+    return Run(report, curve, weights, config)
 
 
 def main():
@@ -65,18 +66,17 @@ def main():
         again = train(data, os.path.join(tmp, "again"), seed=7)
         other = train(data, os.path.join(tmp, "other"), seed=8)
 
-    report, curve, weights, config = first
     print("train.py on a 3-layer model, 40 steps, seeds 7, 7 and 8")
-    check(config["layer_types"] == ["rattention", "sliding_attention", "full_attention"] and
-          config["sliding_window"] == 8, "config.json describes the model trained")
-    check(curve[-1] < 0.8 * curve[0],
-          f"held-out bits/byte fell during training ({curve[0]:.3f} -> {curve[-1]:.3f})")
-    check(again[2] == weights, "the same seed writes the same model.safetensors, byte for byte")
-    check(again[1] == curve and
-          again[0]["held_out_bits_per_byte"] == report["held_out_bits_per_byte"],
-          f"the same seed gives the same held-out figures ({report['held_out_bits_per_byte']} "
-          f"and {again[0]['held_out_bits_per_byte']})")
-    check(other[2] != weights, "another seed writes another model")
+    check(first.config["layer_types"] == ["rattention", "sliding_attention", "full_attention"]
+          and first.config["sliding_window"] == 8, "config.json describes the model trained")
+    check(first.curve[-1] < 0.8 * first.curve[0], "held-out bits/byte fell during training "
+          f"({first.curve[0]:.3f} -> {first.curve[-1]:.3f})")
+    check(again.weights == first.weights,
+          "the same seed writes the same model.safetensors, byte for byte")
+    bits = (first.report["held_out_bits_per_byte"], again.report["held_out_bits_per_byte"])
+    check(again.curve == first.curve and bits[0] == bits[1],
+          f"the same seed gives the same held-out figures ({bits[0]} and {bits[1]})")
+    check(other.weights != first.weights, "another seed writes another model")
     if failures:
         print("FAILED:", "; ".join(failures))
         return 1
